@@ -1,0 +1,160 @@
+"""The ``tui-trainer`` command (DESIGN §4.1).
+
+Exit codes: 0 finished, 2 bad input (one paragraph on stderr, no traceback), 75 stopped
+with a resumable checkpoint, 1 anything else (a bug: traceback kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from tui_trainer.errors import UserError
+
+EXIT_USER = 2
+
+# Subcommands contributed by their own modules: each has register(subparsers).
+_PLUGIN_MODULES = ("tui_trainer.prepare_cli", "tui_trainer.presets_cli")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore", module="pynvml")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tui_trainer.config import load_config
+
+    cfg = load_config(args.file, args.set)
+    return _run_headless(cfg, resume=args.resume, max_steps=args.max_steps, merge=args.merge)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tui_trainer.data.demo import demo_run_config
+
+    cfg = demo_run_config(steps=args.steps, output_dir=str(args.out))
+    return _run_headless(cfg, resume=None, max_steps=None, merge=False, demo=True)
+
+
+def _run_headless(cfg, *, resume, max_steps, merge, demo: bool = False) -> int:
+    from tui_trainer.engine.api import train
+    from tui_trainer.engine.control import Controls
+    from tui_trainer.engine.signals import graceful_signals, stderr_notify
+    from tui_trainer.progress import ProgressDisplay
+
+    controls = Controls()
+    with graceful_signals(controls, notify=stderr_notify), ProgressDisplay() as display:
+        result = train(cfg, on_event=display, resume=resume, controls=controls, max_steps=max_steps, merge=merge)
+    stream = sys.stdout if result.exit_code == 0 else sys.stderr
+    try:
+        print(result.message, file=stream, flush=True)
+        if demo and display.first_eval and display.last_eval:
+            ratio = display.last_eval / display.first_eval
+            m = result.metrics
+            print(
+                f"demo: eval loss {display.first_eval:.3f} -> {display.last_eval:.3f} ({ratio:.2f}x) in "
+                f"{m.get('steps')} steps, {m.get('seconds', 0):.0f}s, {m.get('tokens_per_s', 0):,.0f} tokens/s",
+                flush=True,
+            )
+    except OSError:
+        pass  # the terminal went away (SIGHUP); the run directory has everything
+    return result.exit_code
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from tui_trainer.runs_table import print_runs
+
+    return print_runs(Path(args.dir), verify=args.verify)
+
+
+def _cmd_tui(args: argparse.Namespace) -> int:
+    from tui_trainer.ui.launch import run_app
+
+    config_path = args.config
+    if args.demo:
+        from tui_trainer.config import save_config
+        from tui_trainer.data.demo import demo_run_config
+        from tui_trainer.paths import demo_dir
+
+        config_path = demo_dir() / "demo.toml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        save_config(demo_run_config(output_dir=str(args.output_dir or "runs")), config_path)
+    return run_app(config_path=config_path, start=args.start, output_dir=args.output_dir)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from tui_trainer.errors import ResumeError
+    from tui_trainer.ui.launch import run_app
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "events.jsonl").is_file():
+        raise ResumeError(f"{run_dir}: not a run directory (no events.jsonl); `tui-trainer runs` lists runs")
+    return run_app(monitor_run=run_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-trainer",
+        description="Fine-tune transformer models from the terminal. Without a command, opens the TUI.",
+    )
+    from tui_trainer import __version__
+
+    parser.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("tui", help="open the TUI (optionally with a config loaded)")
+    p.add_argument("--config", type=Path, help="run config (TOML) to load")
+    p.add_argument("--demo", action="store_true", help="load the embedded demo's config (tiny model, demo corpora)")
+    p.add_argument("--start", action="store_true", help="start training at once and show the monitor")
+    p.add_argument("--output-dir", type=Path, help="where to look for runs (default: the config's or ./runs)")
+    p.set_defaults(func=_cmd_tui)
+
+    p = sub.add_parser("train", help="headless training with a progress display")
+    p.add_argument("file", type=Path, help="run config (TOML)")
+    p.add_argument("--resume", metavar="auto|PATH", help="auto: newest valid checkpoint of this config's runs; or a run dir / checkpoint")
+    p.add_argument("--max-steps", type=int, help="override train.max_steps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. train.lr=1e-4")
+    p.add_argument("--merge", action="store_true", help="also save the LoRA-merged model in final/merged")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("demo", help="train the embedded demo model on the demo corpora (no files needed)")
+    p.add_argument("--steps", type=int, default=80, help="optimizer steps (default 80)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="output directory (default ./runs)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("runs", help="list runs and their checkpoints")
+    p.add_argument("dir", nargs="?", default="runs", help="output directory (default ./runs)")
+    p.add_argument("--verify", action="store_true", help="also check every checkpoint's sha256 (slow for big models)")
+    p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("monitor", help="TUI monitor attached to a run of another process")
+    p.add_argument("run_dir", type=Path)
+    p.set_defaults(func=_cmd_monitor)
+
+    for module_name in _PLUGIN_MODULES:
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
+    if args.command == "train" and args.max_steps is not None and args.max_steps <= 0:
+        parser.error("--max-steps must be > 0")
+    try:
+        return int(args.func(args))
+    except UserError as err:
+        print(f"tui-trainer: error: {err}", file=sys.stderr, flush=True)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("tui-trainer: interrupted", file=sys.stderr)
+        return 130

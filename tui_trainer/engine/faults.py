@@ -1,0 +1,68 @@
+"""Fault injection, so tests can provoke the failures the engine must survive on a CPU box.
+
+Set ``TUI_TRAINER_FAULTS`` (for a subprocess) or pass ``faults=`` to ``train()``. The
+value is a comma-separated list of ``KIND@STEP[xCOUNT]``:
+
+- ``oom@5``       raise ``torch.OutOfMemoryError`` in the forward pass of step 5 once
+  (``oom@5x3``: three times, so the micro-batch is halved three times)
+- ``save@10``     the checkpoint save at step 10 fails with ``OSError(ENOSPC)`` (disk full)
+- ``nan@7``       the loss of step 7 is replaced by NaN
+- ``crash@4``     raise ``RuntimeError`` at step 4 (a bug: exit code 1)
+
+Steps are 0-based optimizer steps (the step being computed). Without the variable
+nothing is injected and the checks cost a dictionary lookup per step.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import Counter
+
+import torch
+
+from tui_trainer.errors import ConfigError
+
+KINDS = ("oom", "save", "nan", "crash")
+
+
+class Faults:
+    def __init__(self, spec: str = "") -> None:
+        self._left: Counter[tuple[str, int]] = Counter()
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            kind, _, rest = item.partition("@")
+            step_text, _, count_text = rest.partition("x")
+            if kind not in KINDS or not step_text.isdigit() or (count_text and not count_text.isdigit()):
+                raise ConfigError(
+                    f"TUI_TRAINER_FAULTS: bad item {item!r}; expected KIND@STEP[xCOUNT] with KIND in {', '.join(KINDS)}"
+                )
+            self._left[(kind, int(step_text))] += int(count_text or 1)
+
+    @classmethod
+    def from_env(cls) -> Faults:
+        return cls(os.environ.get("TUI_TRAINER_FAULTS", ""))
+
+    def __bool__(self) -> bool:
+        return bool(+self._left)
+
+    def _take(self, kind: str, step: int) -> bool:
+        key = (kind, step)
+        if self._left[key] > 0:
+            self._left[key] -= 1
+            return True
+        return False
+
+    def before_forward(self, step: int) -> None:
+        if self._take("oom", step):
+            raise torch.OutOfMemoryError(f"injected OOM at step {step} (TUI_TRAINER_FAULTS)")
+        if self._take("crash", step):
+            raise RuntimeError(f"injected crash at step {step} (TUI_TRAINER_FAULTS)")
+
+    def corrupt_loss(self, step: int, loss: torch.Tensor) -> torch.Tensor:
+        if self._take("nan", step):
+            return loss * float("nan")
+        return loss
+
+    def before_save(self, step: int) -> None:
+        if self._take("save", step):
+            raise OSError(errno.ENOSPC, f"No space left on device (injected at step {step})")

@@ -1,0 +1,568 @@
+"""The training run in recipe shape: setup, train, save_checkpoint, load_checkpoint, cleanup.
+
+The recipe owns every heavy object of a run (model, optimizer, scheduler, accelerator,
+prepared datasets) so that ``cleanup`` can drop them all, whatever way the run ended.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tui_trainer.config import RunConfig, save_config
+from tui_trainer.engine import events as ev
+from tui_trainer.engine.checkpoints import CheckpointManager
+from tui_trainer.engine.control import Controls
+from tui_trainer.engine.eventlog import EventLog
+from tui_trainer.engine.faults import Faults
+from tui_trainer.engine.fingerprint import config_fingerprint, fingerprint_diff
+from tui_trainer.engine.memory import cuda_allocated, release_cuda_cache
+from tui_trainer.engine.rng import restore_rng, seed_everything
+from tui_trainer.engine.rundir import PID_FILE, STOP_FILE, ResumeTarget, create_run_dir, resolve_resume
+from tui_trainer.engine.state import (
+    STATE_FORMAT,
+    load_training_state,
+    load_weights,
+    read_trainer_state_strict,
+    write_checkpoint_files,
+)
+from tui_trainer.engine.step import MinimumMicroBatchOOM, StepRunner, shard
+from tui_trainer.errors import CheckpointError, ConfigError, ResumeError
+
+MAX_NAN_STREAK = 3
+MAX_SAVE_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    """finished | stopped."""
+    stop_reason: str | None
+    """Why the run stopped early (user, signal, stop_file, oom, nan), None when finished."""
+    checkpoint: Path | None
+    """The newest valid checkpoint left behind."""
+    message: str
+    """What happened, for people."""
+
+
+class TrainingRecipe:
+    def __init__(self, cfg: RunConfig, events: EventLog, controls: Controls, faults: Faults) -> None:
+        self.cfg = cfg
+        self.events = events
+        self.controls = controls
+        self.faults = faults
+        self.run_dir: Path | None = None
+        self.step = 0
+        self.total_steps = 0
+        self.tokens_seen = 0
+        self.tokens_per_dataset: dict[str, int] = {}
+        self.best_eval: float | None = None
+        self.best_step: int | None = None
+        self.evals_without_improvement = 0
+        self.last_loss: float | None = None
+        self.last_eval: float | None = None
+        self.elapsed_before = 0.0
+        self.last_checkpoint: Path | None = None
+        self.final_dir: Path | None = None
+        self.resume_target: ResumeTarget | None = None
+        self.save_failures = 0
+        self.model = self.optimizer = self.scheduler = self.accelerator = self.sampler = None
+        self.runner: StepRunner | None = None
+        self.prepared: list = []
+        self.tokenizer = None
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, resume: str | Path | None) -> None:
+        from accelerate import Accelerator
+
+        from tui_trainer.data.mixing import describe_plan, sampler_from_config
+        from tui_trainer.data.mix_validation import check_mix_runtime
+        from tui_trainer.data.prepare import prepare_all
+        from tui_trainer.engine.model import load_model, load_tokenizer, plan_precision, resolve_model_path
+
+        cfg = self.cfg
+        if not cfg.data.datasets:
+            raise ConfigError("data.datasets is empty; add at least one [[data.datasets]] table with name and path")
+        self.resume_target = resolve_resume(cfg, resume)
+        seed_everything(cfg.run.seed)
+        model_path = resolve_model_path(cfg.model.name_or_path)
+        self.tokenizer = load_tokenizer(cfg, model_path)
+        self.prepared = prepare_all(cfg, self.tokenizer, on_event=self.events.emit)
+        rows = [len(p.train) for p in self.prepared]
+        self.total_steps = cfg.train.max_steps or self._steps_from_epochs(rows)
+        check_mix_runtime(cfg.data, rows, self.total_steps)
+        self.sampler = sampler_from_config(
+            cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=self.total_steps, seed=cfg.run.seed
+        )
+        fingerprint = config_fingerprint(cfg, {p.name: Path(p.stats.cache_path).name for p in self.prepared})
+        saved_state = self._check_resume_target(fingerprint)
+
+        self.accelerator = Accelerator(mixed_precision=self._mixed_precision_for(cfg))
+        acc = self.accelerator
+        if cfg.effective_batch % acc.num_processes:
+            raise ConfigError(
+                f"train.micro_batch_size x train.grad_accum = {cfg.effective_batch} is not divisible by "
+                f"{acc.num_processes} processes; change grad_accum"
+            )
+        plan = plan_precision(cfg, acc.device)
+        if plan.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        model = load_model(cfg, model_path, plan, acc.device)
+        optimizer = self._make_optimizer(model, acc.device)
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.scheduler = self._make_scheduler(self.optimizer)
+        self.runner = StepRunner(
+            accelerator=acc,
+            model=self.model,
+            optimizer=self.optimizer,
+            micro_batch_size=cfg.train.micro_batch_size,
+            max_grad_norm=cfg.train.max_grad_norm,
+            faults=self.faults,
+            on_oom=self._on_oom,
+        )
+        self.run_dir = self.resume_target.run_dir if self.resume_target else create_run_dir(cfg)
+        self.checkpoints = CheckpointManager(
+            self.run_dir / "checkpoints", keep_last=cfg.checkpoint.keep_last, keep_best=cfg.checkpoint.keep_best
+        )
+        self.fingerprint = fingerprint
+        if acc.is_main_process:
+            self.checkpoints.remove_partial()
+            save_config(cfg, self.run_dir / "config.toml")
+            self.events.open(self.run_dir / "events.jsonl")
+            (self.run_dir / STOP_FILE).unlink(missing_ok=True)
+            # Lets `runs` and the home screen tell a live run from one killed with -9.
+            (self.run_dir / PID_FILE).write_text(f"{socket.gethostname()}:{os.getpid()}\n", encoding="utf-8")
+        if self.resume_target is not None:
+            for record in self.resume_target.skipped:
+                self.events.emit(ev.Warning_(self.step, message=f"skipped checkpoint {record.path.name}: {record.problem}"))
+            self.load_checkpoint(self.resume_target.checkpoint, saved_state)
+        trainable, total = sum(p.numel() for p in self.model.parameters() if p.requires_grad), sum(
+            p.numel() for p in self.model.parameters()
+        )
+        unwrapped = acc.unwrap_model(self.model)
+        self.events.emit(
+            ev.RunStarted(
+                self.step,
+                config=cfg.to_dict(),
+                run_dir=str(self.run_dir),
+                world_size=acc.num_processes,
+                device=_device_name(acc.device),
+                total_steps=self.total_steps,
+                precision=plan.precision,
+                tf32=plan.tf32,
+                attn_implementation=str(getattr(unwrapped.config, "_attn_implementation", "eager")),
+                pin_memory=acc.device.type == "cuda",
+                trainable_params=trainable,
+                total_params=total,
+                resumed_from=str(self.resume_target.checkpoint) if self.resume_target else None,
+                plan=describe_plan(self.sampler),
+            )
+        )
+
+    @staticmethod
+    def _mixed_precision_for(cfg: RunConfig) -> str:
+        if not torch.cuda.is_available():
+            return "no"
+        wanted = cfg.train.precision
+        if wanted == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return {"fp32": "no"}.get(wanted, wanted)
+
+    def _steps_from_epochs(self, rows: list[int]) -> int:
+        caps = [spec.max_samples for spec in self.cfg.data.datasets]
+        used = sum(min(r, c) if c else r for r, c in zip(rows, caps, strict=True))
+        return max(1, math.ceil(self.cfg.train.epochs * used / self.cfg.effective_batch))
+
+    def _check_resume_target(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+        if self.resume_target is None:
+            return None
+        checkpoint = self.resume_target.checkpoint
+        state = read_trainer_state_strict(checkpoint)
+        diffs = fingerprint_diff(state["fingerprint"], fingerprint)
+        if diffs:
+            listed = "\n  ".join(diffs)
+            raise ResumeError(
+                f"{checkpoint}: was saved with a different config; these settings differ:\n  {listed}\n"
+                "Change them back, or start a new run without --resume."
+            )
+        if state["step"] > self.total_steps:
+            raise ResumeError(
+                f"{checkpoint}: is at step {state['step']} but the run now ends at step {self.total_steps}; "
+                "set train.max_steps to at least that"
+            )
+        return state
+
+    def _make_optimizer(self, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
+        decay, no_decay = [], []
+        for param in model.parameters():
+            if param.requires_grad:
+                # Norms and biases are not decayed: decaying them only hurts (standard practice).
+                (decay if param.ndim >= 2 else no_decay).append(param)
+        groups = [
+            {"params": decay, "weight_decay": self.cfg.train.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        groups = [g for g in groups if g["params"]]
+        return torch.optim.AdamW(groups, lr=self.cfg.train.lr, fused=device.type == "cuda")
+
+    def _make_scheduler(self, optimizer):
+        from transformers import (
+            get_constant_schedule_with_warmup,
+            get_cosine_schedule_with_warmup,
+            get_linear_schedule_with_warmup,
+        )
+
+        warmup = int(self.cfg.train.warmup_ratio * self.total_steps)
+        kind = self.cfg.train.lr_scheduler
+        if kind == "constant":
+            return get_constant_schedule_with_warmup(optimizer, warmup)
+        make = get_cosine_schedule_with_warmup if kind == "cosine" else get_linear_schedule_with_warmup
+        return make(optimizer, warmup, self.total_steps)
+
+    # ------------------------------------------------------------------ train
+    def train(self) -> Outcome:
+        from tui_trainer.data.collate import fetch_batch
+
+        cfg = self.cfg
+        acc = self.accelerator
+        names = [p.name for p in self.prepared]
+        pad_id = self.tokenizer.pad_token_id
+        eval_every = cfg.train.eval_every
+        every_steps = cfg.checkpoint.every_steps
+        every_seconds = cfg.checkpoint.every_minutes * 60
+        last_save = time.monotonic()
+        started = time.monotonic()
+        nan_streak = 0
+        self.model.train()
+        while self.step < self.total_steps:
+            reason = self._poll_controls()
+            if reason is not None:
+                return self._stop(reason)
+            t0 = time.perf_counter()
+            batch = self.sampler.next_batch()
+            for ds_index, epoch in batch.new_epochs:
+                self.events.emit(ev.DatasetEpoch(self.step, name=names[ds_index], epoch=epoch))
+            mine = shard(batch.items, acc.process_index, acc.num_processes)
+            tensors = fetch_batch(self.prepared, mine, pad_id)
+            dataset_ids = torch.tensor([d for d, _ in mine], dtype=torch.long)
+            try:
+                result = self.runner.run(self.step, tensors, dataset_ids, len(mine))
+            except MinimumMicroBatchOOM:
+                return self._stop_oom()
+            self.scheduler.step()
+            lr = self.scheduler.get_last_lr()[0]
+            self.step += 1
+            self.tokens_seen += result.tokens * acc.num_processes
+            for ds_index, count in result.tokens_per_dataset.items():
+                self.tokens_per_dataset[names[ds_index]] = self.tokens_per_dataset.get(names[ds_index], 0) + count
+            if not result.finite:
+                nan_streak += 1
+                self.events.emit(
+                    ev.Warning_(self.step, message=f"non-finite loss or gradient at step {self.step}; update skipped")
+                )
+                if nan_streak >= MAX_NAN_STREAK:
+                    return self._stop_nan(nan_streak)
+                continue
+            nan_streak = 0
+            self.last_loss = result.loss
+            elapsed = time.perf_counter() - t0
+            self.events.emit(
+                ev.StepMetrics(
+                    self.step,
+                    loss=result.loss,
+                    lr=lr,
+                    grad_norm=result.grad_norm,
+                    tokens_per_s=result.tokens * acc.num_processes / max(elapsed, 1e-9),
+                    samples_per_dataset=self.sampler.samples_per_dataset(),
+                    total_steps=self.total_steps,
+                    epoch=self._epoch(),
+                    tokens_seen=self.tokens_seen,
+                )
+            )
+            improved = False
+            if (eval_every and self.step % eval_every == 0) or self.step == self.total_steps:
+                improved, early_stop = self._eval()
+                if early_stop:
+                    self.events.emit(
+                        ev.Warning_(
+                            self.step,
+                            message=f"early stopping: no eval improvement in {self.evals_without_improvement} evals",
+                        )
+                    )
+                    break
+            if self.step == self.total_steps:
+                break
+            save_reason = None
+            if self.controls.checkpoint_now.is_set():
+                self.controls.checkpoint_now.clear()
+                save_reason = "user"
+            elif every_steps and self.step % every_steps == 0:
+                save_reason = "interval"
+            elif every_seconds and time.monotonic() - last_save >= every_seconds:
+                save_reason = "time"
+            elif improved and cfg.checkpoint.keep_best:
+                save_reason = "best"
+            if save_reason:
+                self.save_checkpoint(save_reason)
+                last_save = time.monotonic()
+        self.elapsed_before += time.monotonic() - started
+        return self._finish()
+
+    def _epoch(self) -> float:
+        epochs = self.sampler.epochs_per_dataset()
+        return max(epochs.values()) if epochs else 0.0
+
+    def _poll_controls(self) -> str | None:
+        if self.run_dir is not None and (self.run_dir / STOP_FILE).exists():
+            self.controls.request_stop("stop_file")
+        while self.controls.pause.is_set() and not self.controls.stop.is_set():
+            time.sleep(0.05)
+        return self.controls.reason if self.controls.stop.is_set() else None
+
+    def _on_oom(self, micro_batch_size: int, grad_accum: int) -> None:
+        self.events.emit(ev.OomRecovered(self.step, micro_batch_size=micro_batch_size, grad_accum=grad_accum))
+
+    def _eval(self) -> tuple[bool, bool]:
+        from tui_trainer.engine.evaluation import evaluate
+
+        losses = evaluate(
+            self.accelerator, self.model, self.prepared, self.tokenizer.pad_token_id, self.runner.micro_batch_size
+        )
+        if losses is None:
+            return False, False
+        self.last_eval = losses.overall
+        improved = self.best_eval is None or losses.overall < self.best_eval
+        if improved:
+            self.best_eval, self.best_step = losses.overall, self.step
+            self.evals_without_improvement = 0
+        else:
+            self.evals_without_improvement += 1
+        self.events.emit(ev.EvalResult(self.step, eval_loss=losses.overall, per_dataset=losses.per_dataset, best=improved))
+        patience = self.cfg.train.early_stopping_patience
+        return improved, bool(patience and self.evals_without_improvement >= patience)
+
+    # ------------------------------------------------------------ checkpoints
+    def _trainer_state(self, reason: str) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "epoch": self._epoch(),
+            "tokens_seen": self.tokens_seen,
+            "tokens_per_dataset": self.tokens_per_dataset,
+            "sampler": self.sampler.state_dict(),
+            "fingerprint": self.fingerprint,
+            "loss": self.last_loss,
+            "eval_loss": self.last_eval,
+            "best_eval": self.best_eval,
+            "best_step": self.best_step,
+            "evals_without_improvement": self.evals_without_improvement,
+            "micro_batch_size": self.runner.micro_batch_size,
+            "grad_accum": -(-self.cfg.effective_batch // self.runner.micro_batch_size),
+            "elapsed_seconds": self.elapsed_before,
+            "reason": reason,
+            "time": time.time(),
+            "lora": self.cfg.lora.enabled,
+        }
+
+    def save_checkpoint(self, reason: str) -> Path | None:
+        """Save atomically; a failure is a warning until it happens MAX_SAVE_FAILURES times in a row."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            return None
+        started = time.perf_counter()
+        state = self._trainer_state(reason)
+        model = acc.unwrap_model(self.model)
+
+        def write(directory: Path) -> None:
+            self.faults.before_save(self.step)
+            write_checkpoint_files(
+                directory,
+                model=model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                trainer_state=state,
+                lora=self.cfg.lora.enabled,
+            )
+
+        try:
+            path = self.checkpoints.save(self.step, write)
+        except OSError as err:
+            self.save_failures += 1
+            self.events.emit(
+                ev.Warning_(
+                    self.step,
+                    message=f"checkpoint at step {self.step} failed ({err}); earlier checkpoints are intact "
+                    f"(failure {self.save_failures} of {MAX_SAVE_FAILURES})",
+                )
+            )
+            if self.save_failures >= MAX_SAVE_FAILURES:
+                raise CheckpointError(
+                    f"{self.checkpoints.root}: {MAX_SAVE_FAILURES} checkpoint saves in a row failed (last: {err}); "
+                    "free disk space or fix permissions, then resume with --resume auto"
+                ) from None
+            return None
+        self.save_failures = 0
+        self.last_checkpoint = path
+        if reason == "best" or (self.best_step == self.step):
+            self.checkpoints.best_step = self.step
+        if reason == "final":
+            self.checkpoints.final_step = self.step
+        self.checkpoints.prune()
+        self.events.emit(
+            ev.CheckpointSaved(self.step, path=str(path), reason=reason, seconds=time.perf_counter() - started)
+        )
+        return path
+
+    def load_checkpoint(self, path: Path, state: dict[str, Any] | None = None) -> None:
+        state = state or read_trainer_state_strict(path)
+        model = self.accelerator.unwrap_model(self.model)
+        load_weights(path, model, lora=self.cfg.lora.enabled)
+        rng_state = load_training_state(path, optimizer=self.optimizer, scheduler=self.scheduler)
+        try:
+            self.sampler.load_state_dict(state["sampler"])
+        except ValueError as err:
+            raise ResumeError(f"{path}: sampler state does not match this data mix ({err})") from None
+        self.step = state["step"]
+        self.tokens_seen = state["tokens_seen"]
+        self.tokens_per_dataset = dict(state["tokens_per_dataset"])
+        self.last_loss, self.last_eval = state["loss"], state["eval_loss"]
+        self.best_eval, self.best_step = state["best_eval"], state["best_step"]
+        self.evals_without_improvement = state["evals_without_improvement"]
+        self.elapsed_before = state["elapsed_seconds"]
+        self.checkpoints.best_step = self.best_step
+        self.last_checkpoint = path
+        restore_rng(rng_state)
+
+    # ------------------------------------------------------------ endings
+    def _resume_hint(self) -> str:
+        return f"tui-trainer train {self.run_dir / 'config.toml'} --resume {self.run_dir}"
+
+    def _stop(self, reason: str) -> Outcome:
+        saved = self.save_checkpoint("signal" if reason == "signal" else "user")
+        checkpoint = saved or self.last_checkpoint
+        if checkpoint is not None:
+            message = f"stopped at step {self.step} ({reason}); resume with: {self._resume_hint()}"
+        else:
+            message = f"stopped at step {self.step} ({reason}) without a checkpoint (the save failed)"
+        self.events.emit(ev.RunStopped(self.step, reason=reason, checkpoint=_str(checkpoint), message=message))
+        self._write_report("stopped")
+        return Outcome("stopped", reason, checkpoint, message)
+
+    def _stop_oom(self) -> Outcome:
+        saved = self.save_checkpoint("user")
+        checkpoint = saved or self.last_checkpoint
+        message = (
+            f"out of GPU memory at step {self.step} even with micro-batch 1; turn on "
+            "train.gradient_checkpointing, lower data.max_seq_len, or set model.load_in_4bit = true, "
+            f"then resume with: {self._resume_hint()}"
+        )
+        self.events.emit(ev.RunStopped(self.step, reason="oom", checkpoint=_str(checkpoint), message=message))
+        self._write_report("stopped")
+        return Outcome("stopped", "oom", checkpoint, message)
+
+    def _stop_nan(self, streak: int) -> Outcome:
+        # No new save: the skipped updates left the weights as they were, but the last good
+        # checkpoint is the one to go back to with a lower learning rate.
+        checkpoint = self.last_checkpoint
+        message = (
+            f"{streak} steps in a row had a NaN/inf loss (step {self.step}); lower train.lr or set "
+            f"train.max_grad_norm, then resume from {checkpoint or 'the start'}"
+        )
+        self.events.emit(ev.RunStopped(self.step, reason="nan", checkpoint=_str(checkpoint), message=message))
+        self._write_report("stopped")
+        return Outcome("stopped", "nan", checkpoint, message)
+
+    def _finish(self) -> Outcome:
+        checkpoint = self.save_checkpoint("final")
+        if self.accelerator.is_main_process:
+            self.final_dir = self.run_dir / "final"
+            self.export(self.final_dir, merge=False)
+        metrics = self.summary()
+        self.events.emit(ev.RunFinished(self.step, final_dir=_str(self.final_dir), metrics=metrics))
+        self._write_report("finished")
+        return Outcome("finished", None, checkpoint, f"finished {self.step} steps; trained weights in {self.final_dir}")
+
+    def export(self, target: Path, *, merge: bool) -> None:
+        """Write HF-loadable weights (the adapter for LoRA) and the tokenizer to ``target``."""
+        model = self.accelerator.unwrap_model(self.model)
+        target.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(target)
+        self.tokenizer.save_pretrained(target)
+        if merge and self.cfg.lora.enabled:
+            merged = model.merge_and_unload()
+            merged.save_pretrained(target / "merged")
+            self.tokenizer.save_pretrained(target / "merged")
+
+    def summary(self) -> dict[str, Any]:
+        seconds = self.elapsed_before
+        return {
+            "steps": self.step,
+            "total_steps": self.total_steps,
+            "seconds": round(seconds, 3),
+            "tokens_seen": self.tokens_seen,
+            "tokens_per_s": self.tokens_seen / seconds if seconds > 0 else 0.0,
+            "final_loss": self.last_loss,
+            "last_eval_loss": self.last_eval,
+            "best_eval_loss": self.best_eval,
+            "best_step": self.best_step,
+        }
+
+    def _write_report(self, status: str) -> None:
+        import json
+
+        if self.run_dir is None or not self.accelerator.is_main_process:
+            return
+        samples = self.sampler.samples_per_dataset()
+        epochs = self.sampler.epochs_per_dataset()
+        report = {
+            "status": status,
+            **self.summary(),
+            "datasets": {
+                p.name: {
+                    "samples": samples.get(p.name, 0),
+                    "tokens": self.tokens_per_dataset.get(p.name, 0),
+                    "epochs": epochs.get(p.name, 0.0),
+                    "train_rows": len(p.train),
+                    "eval_rows": len(p.eval),
+                }
+                for p in self.prepared
+            },
+        }
+        (self.run_dir / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+    # ------------------------------------------------------------ cleanup
+    def cleanup(self) -> None:
+        """Drop every heavy reference and give CUDA memory back (runs in ``finally``)."""
+        before = cuda_allocated()
+        if self.run_dir is not None:
+            (self.run_dir / PID_FILE).unlink(missing_ok=True)
+        acc = self.accelerator
+        if acc is not None:
+            acc.free_memory()
+        self.model = self.optimizer = self.scheduler = self.runner = None
+        self.sampler = None
+        self.prepared = []
+        self.accelerator = None
+        release_cuda_cache()
+        self.events.emit(ev.Cleanup(self.step, cuda_allocated_before=before, cuda_allocated_after=cuda_allocated()))
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
