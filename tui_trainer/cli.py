@@ -23,6 +23,8 @@ _PLUGIN_MODULES = ("tui_trainer.prepare_cli", "tui_trainer.presets_cli")
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # tqdm bars from transformers/datasets would tear through the rich display and the TUI.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import warnings
 
     warnings.filterwarnings("ignore", module="pynvml")
@@ -138,7 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_monitor)
 
     for module_name in _PLUGIN_MODULES:
-        importlib.import_module(module_name).register(sub)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # an optional command whose module is not part of this install
+        module.register(sub)
     return parser
 
 

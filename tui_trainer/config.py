@@ -107,6 +107,7 @@ class TrainSection(_Section):
     tf32: bool = Field(True, description="TF32 matmuls on Ampere+ GPUs")
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
     eval_every: int = Field(100, ge=0, description="steps between evals; 0 = only at the end")
+    eval_max_rows: int = Field(256, ge=0, description="held-out rows evaluated per dataset; 0 = all")
     early_stopping_patience: int = Field(0, ge=0, description="evals without improvement; 0 = off")
 
     @field_validator("lr")

@@ -9,10 +9,6 @@ import torch
 
 from tui_trainer.engine.step import causal_lm_loss_sum
 
-# Eval on at most this many held-out rows per dataset: a stable estimate that costs
-# seconds, not minutes, when a large dataset's 5% is still thousands of rows.
-EVAL_MAX_ROWS = 256
-
 
 @dataclass(frozen=True)
 class EvalLosses:
@@ -23,7 +19,10 @@ class EvalLosses:
 
 
 @torch.no_grad()
-def evaluate(accelerator, model, prepared: Sequence, pad_id: int, micro_batch_size: int) -> EvalLosses | None:
+def evaluate(
+    accelerator, model, prepared: Sequence, pad_id: int, micro_batch_size: int, max_rows: int = 0
+) -> EvalLosses | None:
+    """``max_rows`` caps the rows per dataset (0 = all): a stable estimate in seconds, not minutes."""
     from tui_trainer.data.collate import fetch_batch
 
     was_training = model.training
@@ -33,7 +32,7 @@ def evaluate(accelerator, model, prepared: Sequence, pad_id: int, micro_batch_si
     counts = torch.zeros(len(prepared), dtype=torch.float64, device=accelerator.device)
     try:
         for ds_index, dataset in enumerate(prepared):
-            rows = min(len(dataset.eval), EVAL_MAX_ROWS)
+            rows = min(len(dataset.eval), max_rows) if max_rows else len(dataset.eval)
             mine = list(range(rank, rows, world))
             for start in range(0, len(mine), micro_batch_size):
                 items = [(ds_index, r) for r in mine[start : start + micro_batch_size]]

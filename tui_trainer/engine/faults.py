@@ -8,6 +8,7 @@ value is a comma-separated list of ``KIND@STEP[xCOUNT]``:
 - ``save@10``     the checkpoint save at step 10 fails with ``OSError(ENOSPC)`` (disk full)
 - ``nan@7``       the loss of step 7 is replaced by NaN
 - ``crash@4``     raise ``RuntimeError`` at step 4 (a bug: exit code 1)
+- ``hang@6``      block before step 6 until the process is killed (for kill -9 tests)
 
 Steps are 0-based optimizer steps (the step being computed). Without the variable
 nothing is injected and the checks cost a dictionary lookup per step.
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections import Counter
 
 import torch
 
 from tui_trainer.errors import ConfigError
 
-KINDS = ("oom", "save", "nan", "crash")
+KINDS = ("oom", "save", "nan", "crash", "hang")
 
 
 class Faults:
@@ -51,6 +53,11 @@ class Faults:
             self._left[key] -= 1
             return True
         return False
+
+    def before_step(self, step: int) -> None:
+        if self._take("hang", step):
+            while True:  # only a signal-less kill ends this; that is the point
+                time.sleep(3600)
 
     def before_forward(self, step: int) -> None:
         if self._take("oom", step):

@@ -23,6 +23,7 @@ SAFE_KEYS = frozenset(
         "train.max_steps",
         "train.epochs",
         "train.eval_every",
+        "train.eval_max_rows",
         "train.early_stopping_patience",
         "train.precision",
         "train.tf32",

@@ -119,6 +119,7 @@ def load_model(cfg: RunConfig, path: str, plan: PrecisionPlan, device: torch.dev
         kwargs["quantization_config"] = _four_bit_config(device)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the missing/unexpected-keys report is noise for a training UI
+    hf_logging.disable_progress_bar()  # tqdm bars would tear through the rich display and the TUI
     try:
         try:
             model = AutoModelForCausalLM.from_pretrained(path, **kwargs)

@@ -246,6 +246,7 @@ class TrainingRecipe:
             reason = self._poll_controls()
             if reason is not None:
                 return self._stop(reason)
+            self.faults.before_step(self.step)
             t0 = time.perf_counter()
             batch = self.sampler.next_batch()
             for ds_index, epoch in batch.new_epochs:
@@ -334,7 +335,12 @@ class TrainingRecipe:
         from tui_trainer.engine.evaluation import evaluate
 
         losses = evaluate(
-            self.accelerator, self.model, self.prepared, self.tokenizer.pad_token_id, self.runner.micro_batch_size
+            self.accelerator,
+            self.model,
+            self.prepared,
+            self.tokenizer.pad_token_id,
+            self.runner.micro_batch_size,
+            self.cfg.train.eval_max_rows,
         )
         if losses is None:
             return False, False

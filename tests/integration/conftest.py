@@ -1,0 +1,99 @@
+"""Shared set-up for real training runs on the embedded demo model (two weighted demo corpora, packing on)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tui_trainer.config import RunConfig, config_from_dict, save_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo_cfg(tmp_path: Path, *, lora: bool = False, **train) -> RunConfig:
+    """A few-second run: seq 64, effective batch 8, both demo corpora weighted 0.7/0.3, packing on."""
+    train_section = {
+        "max_steps": 8,
+        "micro_batch_size": 4,
+        "grad_accum": 2,
+        "lr": 2e-3,
+        "warmup_ratio": 0.0,
+        "eval_every": 0,
+        **train,
+    }
+    checkpoint = train_section.pop("checkpoint", {"every_steps": 4, "every_minutes": 0, "keep_last": 5})
+    return config_from_dict(
+        {
+            "run": {"name": "it", "output_dir": str(tmp_path / "runs"), "seed": 7},
+            "model": {"name_or_path": "demo:tiny-llama"},
+            "lora": {"enabled": lora, "r": 8, "alpha": 16, "dropout": 0.0},
+            "data": {
+                "strategy": "weighted",
+                "max_seq_len": 64,
+                "packing": True,
+                "eval_fraction": 0.01,
+                "datasets": [
+                    {"name": "code", "path": "demo:python-code", "weight": 0.7},
+                    {"name": "docs", "path": "demo:python-docs", "weight": 0.3},
+                ],
+            },
+            "train": train_section,
+            "checkpoint": checkpoint,
+        }
+    )
+
+
+def write_cfg(cfg: RunConfig, path: Path) -> Path:
+    save_config(cfg, path)
+    return path
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    final = Path(run_dir) / "final"
+    files = sorted(final.glob("adapter_model.safetensors")) or sorted(final.glob("model*.safetensors"))
+    assert files, f"no weights in {final}"
+    weights: dict[str, torch.Tensor] = {}
+    for file in files:
+        weights.update(load_file(file))
+    return weights
+
+
+def assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tui_trainer", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui_trainer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_thread_determinism():
+    # Bitwise comparisons need the same reduction order in every process of the test.
+    torch.set_num_threads(2)
+    os.environ["OMP_NUM_THREADS"] = "2"
