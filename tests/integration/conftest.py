@@ -25,6 +25,7 @@ def demo_cfg(tmp_path: Path, *, lora: bool = False, **train) -> RunConfig:
         "lr": 2e-3,
         "warmup_ratio": 0.0,
         "eval_every": 0,
+        "eval_max_rows": 16,
         **train,
     }
     checkpoint = train_section.pop("checkpoint", {"every_steps": 4, "every_minutes": 0, "keep_last": 5})
