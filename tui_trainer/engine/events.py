@@ -55,7 +55,7 @@ class RunStarted(Event):
     resumed_from: str | None = None
     """Checkpoint directory the run continues from, if any."""
     plan: str = ""
-    """One-line description of the data mix, e.g. ``2 datasets, weighted: code 70% ...``."""
+    """The data mix: one line (``2 datasets, weighted: code 70% ...``), then the phase table for curriculum/sequential."""
 
 
 @dataclass(frozen=True)

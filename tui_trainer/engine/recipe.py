@@ -83,7 +83,6 @@ class TrainingRecipe:
         from accelerate import Accelerator
 
         from tui_trainer.data.mixing import describe_plan, sampler_from_config
-        from tui_trainer.data.mix_validation import check_mix_runtime
         from tui_trainer.data.prepare import prepare_all
         from tui_trainer.engine.model import load_model, load_tokenizer, plan_precision, resolve_model_path
 
@@ -97,7 +96,6 @@ class TrainingRecipe:
         self.prepared = prepare_all(cfg, self.tokenizer, on_event=self.events.emit)
         rows = [len(p.train) for p in self.prepared]
         self.total_steps = cfg.train.max_steps or self._steps_from_epochs(rows)
-        check_mix_runtime(cfg.data, rows, self.total_steps)
         self.sampler = sampler_from_config(
             cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=self.total_steps, seed=cfg.run.seed
         )
