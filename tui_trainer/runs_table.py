@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tui_trainer.runs import discover_runs, list_checkpoints
@@ -26,7 +27,7 @@ def print_runs(output_dir: Path, *, verify: bool = False, console: Console | Non
         console.print(f"No runs under {output_dir}. Start one with `tui-trainer demo` or `tui-trainer train FILE`.")
         return 0
     for run in runs:
-        title = (
+        title = escape(
             f"{run.name}  [{run.status}]  step {run.step}/{run.total_steps or '?'}  best eval {_fmt_loss(run.best_eval)}"
         )
         table = Table(title=title, title_justify="left", expand=False)
