@@ -1,0 +1,147 @@
+"""A cheap look at a dataset for the TUI's dataset screen: format, shape, size, first records.
+
+Only the first records are parsed in full; rows are counted with a fast scan and tokens
+are estimated from a sample. Errors are those of the full load (file not found, bad JSON
+in the lines read, missing field...); problems further down a file surface at prepare.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from tui_trainer.config import DatasetSpec
+from tui_trainer.data.shapes import RecordShape, detect_shape
+from tui_trainer.data.sources import iter_records, load_records, resolve_source
+from tui_trainer.errors import DataError
+
+SAMPLE = 200
+_PREVIEW_CHARS = 160
+
+
+@dataclass(frozen=True)
+class DatasetPreview:
+    """What the dataset screen shows before anything is tokenized."""
+
+    path: str
+    """The path or hub id read (demo names resolved to their file)."""
+    format: str
+    """File extension, or demo / saved dataset / directory / hub."""
+    shape: RecordShape
+    """Detected (or configured) record shape."""
+    rows: int
+    """Number of records."""
+    est_tokens: int
+    """Estimated tokens over all records (tokenizer on a sample, else characters / 4)."""
+    preview: tuple[str, ...]
+    """The first records as one-line strings."""
+    fields: tuple[str, ...]
+    """Field names of the records."""
+
+
+def _count(path: Path) -> int:
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; it needs at least one record")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    if suffix == ".parquet":
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception as err:  # pyarrow raises ArrowInvalid or OSError for a non-Parquet file
+            raise DataError(f"{path}: not a readable Parquet file ({err}); re-export it or use JSONL/CSV") from None
+    return sum(1 for _ in iter_records(path))
+
+
+def _sample_files(files: tuple[Path, ...]) -> tuple[int, list[dict[str, Any]]]:
+    rows, sample = 0, []
+    for path in files:
+        n = _count(path)
+        if n == 0:
+            raise DataError(f"{path}: no records found (blank lines or a header only); it needs at least one record")
+        rows += n
+        if len(sample) < SAMPLE:
+            sample.extend(rec for _, rec in itertools.islice(iter_records(path), SAMPLE - len(sample)))
+    return rows, sample
+
+
+def _one_line(text: str, limit: int = _PREVIEW_CHARS) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _chat(value: Any) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        return []
+    out = []
+    for m in value:
+        if isinstance(m, dict):
+            role = m.get("role") or m.get("from") or "?"
+            out.append((str(role), str(m.get("content") or m.get("value") or "")))
+    return out
+
+
+def _record_text(rec: dict[str, Any], shape: RecordShape) -> str:
+    f = shape.fields
+    if shape.kind == "text":
+        return str(rec.get(f["text"]) or "")
+    if shape.kind == "prompt_completion":
+        return f"{rec.get(f['prompt']) or ''}\n{rec.get(f['completion']) or ''}"
+    if shape.kind == "messages":
+        return "\n".join(content for _, content in _chat(rec.get(f["messages"])))
+    return ""
+
+
+def _preview_line(rec: dict[str, Any], shape: RecordShape) -> str:
+    f = shape.fields
+    if shape.kind == "prompt_completion":
+        return _one_line(f"{rec.get(f['prompt']) or ''} → {rec.get(f['completion']) or ''}")
+    if shape.kind == "messages":
+        return _one_line(" | ".join(f"{role}: {content}" for role, content in _chat(rec.get(f["messages"]))))
+    if shape.kind == "pretokenized":
+        ids = rec.get(f["input_ids"]) or []
+        return _one_line(f"{len(ids)} ids: " + " ".join(map(str, ids[:24])))
+    return _one_line(_record_text(rec, shape))
+
+
+def _estimate(sample: list[dict[str, Any]], shape: RecordShape, rows: int, tokenizer: Any) -> int:
+    if not sample:
+        return 0
+    if shape.kind == "pretokenized":
+        per_record = sum(len(r.get(shape.fields["input_ids"]) or []) for r in sample) / len(sample)
+    elif tokenizer is not None:
+        texts = [_record_text(r, shape) for r in sample]
+        ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        per_record = sum(len(i) + 1 for i in ids) / len(sample)  # +1: the EOS closing each document
+    else:
+        per_record = sum(len(_record_text(r, shape)) for r in sample) / 4 / len(sample)
+    return round(per_record * rows)
+
+
+def inspect_dataset(spec: DatasetSpec, tokenizer: Any = None, max_preview: int = 5) -> DatasetPreview:
+    """Format, shape, record count, token estimate and the first records of ``spec``'s dataset."""
+    source = resolve_source(spec)
+    if source.kind in ("saved", "hub"):
+        ds = load_records(spec)
+        rows = len(ds)
+        sample = ds.select(range(min(rows, SAMPLE))).to_list()
+        fields = tuple(ds.column_names)
+    else:
+        rows, sample = _sample_files(source.files)
+        fields = tuple(dict.fromkeys(k for r in sample for k in r))
+    shape = detect_shape(fields, spec, source.path)
+    preview = tuple(_preview_line(r, shape) for r in sample[:max_preview])
+    return DatasetPreview(
+        path=source.path,
+        format=source.format,
+        shape=shape,
+        rows=rows,
+        est_tokens=_estimate(sample, shape, rows, tokenizer),
+        preview=preview,
+        fields=fields,
+    )

@@ -1,0 +1,105 @@
+"""``tui-trainer prepare FILE``: tokenize, pack and cache a config's datasets and print their statistics."""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.errors import ModelError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("prepare", help="tokenize/pack/cache the config's datasets and print statistics")
+    p.add_argument("file", type=Path, help="run config (TOML)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.set_defaults(func=run_prepare)
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
+    """The model's fast tokenizer, from local files only."""
+    from transformers import AutoTokenizer
+
+    from tui_trainer.data.demo import resolve_model_path
+
+    path = resolve_model_path(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
+    except Exception as err:  # missing files, not a model directory, hub id not in the local cache
+        raise ModelError(
+            f"model.name_or_path: cannot load a tokenizer from {name_or_path!r} ({type(err).__name__}: {err}); "
+            "give a local model directory or a hub id already in the local cache"
+        ) from None
+
+
+_SHAPE_LABELS = {"prompt_completion": "prompt/compl", "pretokenized": "token ids"}
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from tui_trainer.config import load_config
+    from tui_trainer.data.prepare import prepare_all
+
+    console = Console()
+    cfg = load_config(args.file, args.set)
+    if not cfg.data.datasets:
+        console.print(f"{args.file}: no datasets configured ([[data.datasets]] is empty); nothing to prepare")
+        return 0
+    tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.trust_remote_code)
+    rss_before = peak_rss_bytes()
+    start = time.perf_counter()
+    prepared = prepare_all(cfg, tokenizer)
+    seconds = time.perf_counter() - start
+
+    mode = "packed" if cfg.data.packing else "one document per row"
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+        show_edge=False,
+        title=f"{len(prepared)} datasets, max_seq_len {cfg.data.max_seq_len}, {mode}",
+        caption="fill = tokens / (rows x max_seq_len); cache yes = loaded from the Arrow cache",
+    )
+    for column in ("dataset", "shape", "records", "tokens", "loss tok", "rows", "eval", "fill", "time", "cache"):
+        table.add_column(column, justify="left" if column in ("dataset", "shape") else "right", no_wrap=True)
+    for ds in prepared:
+        s = ds.stats
+        table.add_row(
+            s.name, _SHAPE_LABELS.get(s.shape, s.shape), f"{s.rows:,}", f"{s.tokens:,}", f"{s.loss_tokens:,}", f"{s.packed_rows:,}",
+            f"{s.eval_rows:,}", f"{s.efficiency:.1%}", f"{s.seconds:.1f}s", "yes" if s.cached else "no",
+        )
+    console.print(table)
+    for ds in prepared:
+        console.print(f"{ds.name}: cache {ds.stats.cache_path}", soft_wrap=True)
+    for ds in prepared:
+        s = ds.stats
+        notes = []
+        if s.skipped_records:
+            notes.append(f"{s.skipped_records:,} records had nothing to train on and were skipped")
+        if s.dropped_rows:
+            notes.append(f"{s.dropped_rows:,} rows without loss tokens were dropped")
+        if notes:
+            console.print(f"{s.name}: " + "; ".join(notes))
+    peak = peak_rss_bytes()
+    console.print(
+        f"prepared in {seconds:.1f}s; peak RSS {_mib(peak)} "
+        f"({_mib(rss_before)} before preparation, with the tokenizer loaded)"
+    )
+    return 0
