@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.errors import ModelError
 
 
 def register(subparsers: Any) -> None:
@@ -23,22 +22,6 @@ def peak_rss_bytes() -> int:
     """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
-    """The model's fast tokenizer, from local files only."""
-    from transformers import AutoTokenizer
-
-    from tui_trainer.data.demo import resolve_model_path
-
-    path = resolve_model_path(name_or_path)
-    try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
-    except Exception as err:  # missing files, not a model directory, hub id not in the local cache
-        raise ModelError(
-            f"model.name_or_path: cannot load a tokenizer from {name_or_path!r} ({type(err).__name__}: {err}); "
-            "give a local model directory or a hub id already in the local cache"
-        ) from None
 
 
 _SHAPE_LABELS = {"prompt_completion": "prompt/compl", "pretokenized": "token ids"}
@@ -59,9 +42,11 @@ def run_prepare(args: argparse.Namespace) -> int:
     console = Console()
     cfg = load_config(args.file, args.set)
     if not cfg.data.datasets:
-        console.print(f"{args.file}: no datasets configured ([[data.datasets]] is empty); nothing to prepare")
+        console.print(f"{args.file}: no datasets configured ([[data.datasets]] is empty); nothing to prepare", markup=False)
         return 0
-    tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.trust_remote_code)
+    from tui_trainer.engine.model import load_tokenizer, resolve_model_path
+
+    tokenizer = load_tokenizer(cfg, resolve_model_path(cfg.model.name_or_path, tokenizer_only=True))
     rss_before = peak_rss_bytes()
     start = time.perf_counter()
     prepared = prepare_all(cfg, tokenizer)
@@ -97,9 +82,28 @@ def run_prepare(args: argparse.Namespace) -> int:
             notes.append(f"{s.dropped_rows:,} rows without loss tokens were dropped")
         if notes:
             console.print(f"{s.name}: " + "; ".join(notes))
+    _print_expected(console, cfg, prepared)
     peak = peak_rss_bytes()
     console.print(
         f"prepared in {seconds:.1f}s; peak RSS {_mib(peak)} "
         f"({_mib(rss_before)} before preparation, with the tokenizer loaded)"
     )
     return 0
+
+
+def _print_expected(console, cfg, prepared) -> None:
+    """What the run will draw from each dataset: samples over all steps and the epochs that means."""
+    from tui_trainer.data.mixing import describe_plan, sampler_from_config
+    from tui_trainer.engine.optim import total_steps_for
+
+    rows = [len(p.train) for p in prepared]
+    steps = total_steps_for(cfg, rows)
+    sampler = sampler_from_config(
+        cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=steps, seed=cfg.run.seed
+    )
+    samples = sampler.expected_samples()
+    epochs = sampler.expected_epochs()
+    console.print(f"over {steps:,} steps x {cfg.effective_batch} rows:")
+    for p in prepared:
+        console.print(f"  {p.name}: ~{samples.get(p.name, 0):,} samples = {epochs.get(p.name, 0.0):.2f} epochs")
+    console.print(describe_plan(sampler), soft_wrap=True)

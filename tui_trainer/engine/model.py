@@ -33,8 +33,11 @@ def _hub_offline() -> bool:
     return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def resolve_model_path(name_or_path: str) -> str:
-    """``demo:tiny-llama`` -> its local dir; a local dir must hold a config.json; hub ids need a network."""
+def resolve_model_path(name_or_path: str, *, tokenizer_only: bool = False) -> str:
+    """``demo:tiny-llama`` -> its local dir; a local dir must hold a config.json; hub ids need a network.
+
+    ``tokenizer_only`` (for ``prepare``) accepts a directory that holds just a tokenizer.
+    """
     from tui_trainer.data.demo import is_demo_name
     from tui_trainer.data.demo import resolve_model_path as resolve_demo
 
@@ -45,7 +48,7 @@ def resolve_model_path(name_or_path: str) -> str:
     if looks_local:
         if not path.is_dir():
             raise ModelError(f"model.name_or_path: {name_or_path!r} does not exist; give a model directory or a hub id")
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not (tokenizer_only and (path / "tokenizer.json").is_file()):
             raise ModelError(
                 f"model.name_or_path: {path} has no config.json; point it at a directory saved with save_pretrained"
             )

@@ -6,7 +6,6 @@ prepared datasets) so that ``cleanup`` can drop them all, whatever way the run e
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
@@ -24,6 +23,7 @@ from tui_trainer.engine.eventlog import EventLog
 from tui_trainer.engine.faults import Faults
 from tui_trainer.engine.fingerprint import config_fingerprint, fingerprint_diff
 from tui_trainer.engine.memory import cuda_allocated, release_cuda_cache
+from tui_trainer.engine.optim import make_optimizer, make_scheduler, total_steps_for
 from tui_trainer.engine.rng import restore_rng, seed_everything
 from tui_trainer.engine.rundir import PID_FILE, STOP_FILE, ResumeTarget, create_run_dir, resolve_resume
 from tui_trainer.engine.state import (
@@ -89,34 +89,33 @@ class TrainingRecipe:
         cfg = self.cfg
         if not cfg.data.datasets:
             raise ConfigError("data.datasets is empty; add at least one [[data.datasets]] table with name and path")
-        self.resume_target = resolve_resume(cfg, resume)
-        seed_everything(cfg.run.seed)
-        model_path = resolve_model_path(cfg.model.name_or_path)
-        self.tokenizer = load_tokenizer(cfg, model_path)
-        self.prepared = prepare_all(cfg, self.tokenizer, on_event=self.events.emit)
-        rows = [len(p.train) for p in self.prepared]
-        self.total_steps = cfg.train.max_steps or self._steps_from_epochs(rows)
-        self.sampler = sampler_from_config(
-            cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=self.total_steps, seed=cfg.run.seed
-        )
-        fingerprint = config_fingerprint(cfg, {p.name: Path(p.stats.cache_path).name for p in self.prepared})
-        saved_state = self._check_resume_target(fingerprint)
-
-        self.accelerator = Accelerator(mixed_precision=self._mixed_precision_for(cfg))
-        acc = self.accelerator
+        plan = plan_precision(cfg, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        self.accelerator = acc = Accelerator(mixed_precision=plan.mixed_precision)
         if cfg.effective_batch % acc.num_processes:
             raise ConfigError(
                 f"train.micro_batch_size x train.grad_accum = {cfg.effective_batch} is not divisible by "
                 f"{acc.num_processes} processes; change grad_accum"
             )
-        plan = plan_precision(cfg, acc.device)
+        self.resume_target = resolve_resume(cfg, resume)
+        seed_everything(cfg.run.seed)
+        model_path = resolve_model_path(cfg.model.name_or_path)
+        self.tokenizer = load_tokenizer(cfg, model_path)
+        with acc.main_process_first():  # rank 0 fills the cache; the others then read it
+            self.prepared = prepare_all(cfg, self.tokenizer, on_event=self.events.emit)
+        rows = [len(p.train) for p in self.prepared]
+        self.total_steps = total_steps_for(cfg, rows)
+        self.sampler = sampler_from_config(
+            cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=self.total_steps, seed=cfg.run.seed
+        )
+        fingerprint = config_fingerprint(cfg, {p.name: Path(p.stats.cache_path).name for p in self.prepared})
+        saved_state = self._check_resume_target(fingerprint)
         if plan.tf32:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         model = load_model(cfg, model_path, plan, acc.device)
-        optimizer = self._make_optimizer(model, acc.device)
+        optimizer = make_optimizer(cfg, model, acc.device)
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.scheduler = self._make_scheduler(self.optimizer)
+        self.scheduler = make_scheduler(cfg, self.optimizer, self.total_steps)
         self.runner = StepRunner(
             accelerator=acc,
             model=self.model,
@@ -126,7 +125,7 @@ class TrainingRecipe:
             faults=self.faults,
             on_oom=self._on_oom,
         )
-        self.run_dir = self.resume_target.run_dir if self.resume_target else create_run_dir(cfg)
+        self.run_dir = self._shared_run_dir()
         self.checkpoints = CheckpointManager(
             self.run_dir / "checkpoints", keep_last=cfg.checkpoint.keep_last, keep_best=cfg.checkpoint.keep_best
         )
@@ -165,19 +164,18 @@ class TrainingRecipe:
             )
         )
 
-    @staticmethod
-    def _mixed_precision_for(cfg: RunConfig) -> str:
-        if not torch.cuda.is_available():
-            return "no"
-        wanted = cfg.train.precision
-        if wanted == "auto":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return {"fp32": "no"}.get(wanted, wanted)
+    def _shared_run_dir(self) -> Path:
+        """The run directory, created once by the main process and shared with every rank."""
+        if self.resume_target is not None:
+            return self.resume_target.run_dir
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return create_run_dir(self.cfg)
+        from accelerate.utils import broadcast_object_list
 
-    def _steps_from_epochs(self, rows: list[int]) -> int:
-        caps = [spec.max_samples for spec in self.cfg.data.datasets]
-        used = sum(min(r, c) if c else r for r, c in zip(rows, caps, strict=True))
-        return max(1, math.ceil(self.cfg.train.epochs * used / self.cfg.effective_batch))
+        holder = [str(create_run_dir(self.cfg)) if acc.is_main_process else None]
+        broadcast_object_list(holder)
+        return Path(holder[0])
 
     def _check_resume_target(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         if self.resume_target is None:
@@ -198,33 +196,6 @@ class TrainingRecipe:
             )
         return state
 
-    def _make_optimizer(self, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
-        for param in model.parameters():
-            if param.requires_grad:
-                # Norms and biases are not decayed: decaying them only hurts (standard practice).
-                (decay if param.ndim >= 2 else no_decay).append(param)
-        groups = [
-            {"params": decay, "weight_decay": self.cfg.train.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        groups = [g for g in groups if g["params"]]
-        return torch.optim.AdamW(groups, lr=self.cfg.train.lr, fused=device.type == "cuda")
-
-    def _make_scheduler(self, optimizer):
-        from transformers import (
-            get_constant_schedule_with_warmup,
-            get_cosine_schedule_with_warmup,
-            get_linear_schedule_with_warmup,
-        )
-
-        warmup = int(self.cfg.train.warmup_ratio * self.total_steps)
-        kind = self.cfg.train.lr_scheduler
-        if kind == "constant":
-            return get_constant_schedule_with_warmup(optimizer, warmup)
-        make = get_cosine_schedule_with_warmup if kind == "cosine" else get_linear_schedule_with_warmup
-        return make(optimizer, warmup, self.total_steps)
-
     # ------------------------------------------------------------------ train
     def train(self) -> Outcome:
         from tui_trainer.data.collate import fetch_batch
@@ -239,6 +210,7 @@ class TrainingRecipe:
         last_save = time.monotonic()
         started = time.monotonic()
         nan_streak = 0
+        pin = acc.device.type == "cuda"  # pinned host memory makes the non_blocking copy truly async
         self.model.train()
         while self.step < self.total_steps:
             reason = self._poll_controls()
@@ -251,6 +223,8 @@ class TrainingRecipe:
                 self.events.emit(ev.DatasetEpoch(self.step, name=names[ds_index], epoch=epoch))
             mine = shard(batch.items, acc.process_index, acc.num_processes)
             tensors = fetch_batch(self.prepared, mine, pad_id)
+            if pin:
+                tensors = {k: v.pin_memory() for k, v in tensors.items()}
             dataset_ids = torch.tensor([d for d, _ in mine], dtype=torch.long)
             try:
                 result = self.runner.run(self.step, tensors, dataset_ids, len(mine))

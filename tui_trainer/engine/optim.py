@@ -1,0 +1,48 @@
+"""Optimizer, learning-rate schedule and the run's length in steps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from tui_trainer.config import RunConfig
+
+
+def total_steps_for(cfg: RunConfig, rows: Sequence[int]) -> int:
+    """``train.max_steps``, or enough steps for ``train.epochs`` passes over the (capped) rows."""
+    if cfg.train.max_steps:
+        return cfg.train.max_steps
+    caps = [spec.max_samples for spec in cfg.data.datasets]
+    used = sum(min(r, c) if c else r for r, c in zip(rows, caps, strict=True))
+    return max(1, math.ceil(cfg.train.epochs * used / cfg.effective_batch))
+
+
+def make_optimizer(cfg: RunConfig, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            # Norms and biases are not decayed: decaying them only hurts (standard practice).
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": cfg.train.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    return torch.optim.AdamW(groups, lr=cfg.train.lr, fused=device.type == "cuda")
+
+
+def make_scheduler(cfg: RunConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    from transformers import (
+        get_constant_schedule_with_warmup,
+        get_cosine_schedule_with_warmup,
+        get_linear_schedule_with_warmup,
+    )
+
+    warmup = int(cfg.train.warmup_ratio * total_steps)
+    kind = cfg.train.lr_scheduler
+    if kind == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    make = get_cosine_schedule_with_warmup if kind == "cosine" else get_linear_schedule_with_warmup
+    return make(optimizer, warmup, total_steps)
