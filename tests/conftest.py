@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 os.environ.setdefault("TUI_TRAINER_HOME", str(ROOT / ".tui-trainer-home"))
+# A developer's own presets in ~/.config must not change what the tests see.
+os.environ["TUI_TRAINER_CONFIG_HOME"] = str(ROOT / ".tui-trainer-home" / "config")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"

@@ -1,0 +1,247 @@
+"""The memory estimator against memory measured during real training steps.
+
+How memory is measured on the CPU, honestly: PyTorch's CPU allocator keeps no peak
+statistic, and the process RSS is dominated by Python and the libraries (about 460 MB
+against a few hundred MB of tensors) and blurred by glibc keeping freed pages. So the
+measurement counts tensor bytes exactly instead: ``torch.profiler`` with
+``profile_memory=True`` records every allocation and free of PyTorch's CPU allocator
+with its size; replaying them in time order gives the peak of bytes alive during the
+step, on top of the tensors alive before it (weights, buffers and optimizer states,
+counted once per storage). That is the CPU counterpart of
+``torch.cuda.max_memory_allocated``, and it is compared with ``MemoryEstimate.tensor_bytes``:
+the estimate minus its framework overhead, which lives outside the allocator by definition.
+
+The step mirrors the engine's (engine/step.py): forward with an attention mask, the
+engine's own loss function, backward per micro-batch, gradient clipping, AdamW,
+``zero_grad(set_to_none=True)``. A tiny step runs before measuring so the optimizer states
+exist, as at every later step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import pytest
+
+from tui_trainer.hardware import Hardware
+from tui_trainer.memory_estimate import TrainingShape, estimate_memory, estimate_for_config
+from tui_trainer.presets import ModelFacts, get_preset
+
+torch = pytest.importorskip("torch")
+
+CPU = Hardware(kind="cpu", name="test CPU", total_bytes=8 * 1024**3, free_bytes=8 * 1024**3, bf16=False,
+               compute_capability=None, gpu_count=0, simulated=True, cpu_cores=2, ram_bytes=8 * 1024**3)  # fmt: skip
+
+
+def peak_cpu_tensor_bytes(fn: Callable[[], None]) -> int:
+    """Peak bytes allocated by PyTorch's CPU allocator while ``fn`` runs, above what was allocated before."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=False) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    events.sort(key=lambda e: e.start_ns())
+    alive = peak = 0
+    for event in events:
+        alive += event.nbytes()  # negative for frees
+        peak = max(peak, alive)
+    return peak
+
+
+def live_tensor_bytes(model, optimizer) -> int:
+    storages: dict[int, int] = {}
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
+    for t in tensors:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return sum(storages.values())
+
+
+def engine_like_step(model, optimizer, batches, *, autocast=None) -> Callable[[], None]:
+    from tui_trainer.engine.step import causal_lm_loss_sum
+
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def step() -> None:
+        for ids in batches:
+            mask = torch.ones_like(ids)
+            if autocast is None:
+                logits = model(input_ids=ids, attention_mask=mask).logits
+            else:
+                with autocast():
+                    logits = model(input_ids=ids, attention_mask=mask).logits
+            causal_lm_loss_sum(logits, ids).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def warm_up(model, optimizer, vocab: int) -> None:
+    """One tiny step, so the optimizer states exist (AdamW creates them lazily) as at any later step."""
+    engine_like_step(model, optimizer, [torch.randint(0, vocab, (1, 8))])()
+
+
+def facts_for(**shape) -> ModelFacts:
+    """Facts for a made-up architecture; the parameter count is computed, so it is always consistent."""
+    from pydantic import ValidationError
+
+    try:
+        return ModelFacts(params=1, **shape)
+    except ValidationError as err:
+        computed = int(re.search(r"give ([\d,]+)", str(err)).group(1).replace(",", ""))
+    return ModelFacts(params=computed, **shape)
+
+
+def hf_config(facts: ModelFacts):
+    from transformers import AutoConfig
+
+    return AutoConfig.for_model(
+        facts.model_type, hidden_size=facts.hidden, intermediate_size=facts.intermediate,
+        num_hidden_layers=facts.layers, num_attention_heads=facts.heads, num_key_value_heads=facts.kv_heads,
+        vocab_size=facts.vocab, max_position_embeddings=facts.max_position_embeddings,
+        tie_word_embeddings=facts.tie_word_embeddings, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_model_full_training_on_cpu():
+    """The embedded demo model, trained in full as the demo-tiny preset fits it for a CPU: within 25%."""
+    from transformers import AutoModelForCausalLM
+
+    from tui_trainer.data.demo import ensure_demo_model
+    from tui_trainer.fitting import fit_preset
+
+    cfg = fit_preset("demo-tiny", "highspeed", CPU).config
+    estimate = estimate_for_config(get_preset("demo-tiny").facts, cfg, CPU)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(ensure_demo_model(), dtype=torch.float32, attn_implementation="sdpa")
+    model.train()
+    assert sum(p.numel() for p in model.parameters()) == estimate.total_params
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, fused=False)
+    vocab = model.config.vocab_size
+    batches = [torch.randint(0, vocab, (cfg.train.micro_batch_size, cfg.data.max_seq_len)) for _ in range(cfg.train.grad_accum)]
+    warm_up(model, optimizer, vocab)
+    step = engine_like_step(model, optimizer, batches)
+    measured = live_tensor_bytes(model, optimizer) + peak_cpu_tensor_bytes(step)
+    ratio = estimate.tensor_bytes / measured
+    print(f"demo full training, micro-batch {cfg.train.micro_batch_size} x {cfg.data.max_seq_len}: "
+          f"measured {measured / 2**20:.1f} MiB, estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")  # fmt: skip
+    assert 0.75 <= ratio <= 1.25
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_lora_with_gqa_bias_and_checkpointing_on_cpu():
+    """A small Qwen2-shaped model (grouped KV heads, q/k/v biases, tied head) with LoRA and dropout."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    facts = facts_for(hub_id="test", model_type="qwen2", layers=3, hidden=384, intermediate=1024, vocab=4000,
+                      heads=6, kv_heads=2, max_position_embeddings=1024, tie_word_embeddings=True, qkv_bias=True)  # fmt: skip
+    shape = TrainingShape(micro_batch=2, seq_len=128, grad_accum=2, lora=True, lora_r=16, lora_dropout=0.05,
+                          weight_dtype="float32", autocast=False, device="cpu")  # fmt: skip
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(hf_config(facts), attn_implementation="sdpa")
+        assert sum(p.numel() for p in model.parameters()) == facts.params
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear"))
+        if checkpointing:
+            model.enable_input_require_grads()
+        model.train()
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=False)
+        batches = [torch.randint(0, facts.vocab, (shape.micro_batch, shape.seq_len)) for _ in range(shape.grad_accum)]
+        warm_up(model, optimizer, facts.vocab)
+        step = engine_like_step(model, optimizer, batches)
+        measured = live_tensor_bytes(model, optimizer) + peak_cpu_tensor_bytes(step)
+        estimate = estimate_memory(facts, dataclasses.replace(shape, gradient_checkpointing=checkpointing))
+        ratio = estimate.tensor_bytes / measured
+        print(f"LoRA, checkpointing {checkpointing}: measured {measured / 2**20:.1f} MiB, "
+              f"estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")  # fmt: skip
+        assert 0.75 <= ratio <= 1.25
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_lora_on_a_bf16_base_under_autocast_on_cpu():
+    """The CUDA recipe (frozen bf16 base, fp32 adapter, bf16 autocast) run on the CPU's autocast.
+
+    The closest check of the GPU formula this machine allows: the same casts and saved
+    tensors, except that CPU dropout keeps a float mask where CUDA keeps a bool one
+    (the estimator's ``device`` accounts for that).
+    """
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    facts = facts_for(hub_id="test", model_type="llama", layers=3, hidden=384, intermediate=1024, vocab=4000,
+                      heads=6, kv_heads=2, max_position_embeddings=1024)  # fmt: skip
+    shape = TrainingShape(micro_batch=2, seq_len=256, grad_accum=2, lora=True, lora_r=16, lora_dropout=0.05,
+                          weight_dtype="bfloat16", autocast=True, device="cpu")  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(facts), attn_implementation="sdpa", dtype=torch.bfloat16)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear"))
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=False)
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    engine_like_step(model, optimizer, [torch.randint(0, facts.vocab, (1, 8))], autocast=autocast)()
+    batches = [torch.randint(0, facts.vocab, (shape.micro_batch, shape.seq_len)) for _ in range(shape.grad_accum)]
+    step = engine_like_step(model, optimizer, batches, autocast=autocast)
+    measured = live_tensor_bytes(model, optimizer) + peak_cpu_tensor_bytes(step)
+    estimate = estimate_memory(facts, shape)
+    ratio = estimate.tensor_bytes / measured
+    print(f"LoRA bf16 autocast: measured {measured / 2**20:.1f} MiB, "
+          f"estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")  # fmt: skip
+    assert 0.75 <= ratio <= 1.25
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_qwen_0_5b_lora_on_cuda_within_15_percent():
+    """Qwen2.5-0.5B's real architecture (from the preset; weights random, which does not change memory),
+    LoRA as the highspeed level fits it, bf16 base, bf16 autocast, fused AdamW: against max_memory_allocated."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tui_trainer.fitting import fit_preset
+    from tui_trainer.hardware import detect_hardware
+
+    hardware = detect_hardware()
+    assert hardware.kind == "cuda"
+    preset = get_preset("qwen2.5-0.5b")
+    cfg = fit_preset("qwen2.5-0.5b", "highspeed", hardware).config
+    estimate = estimate_for_config(preset.facts, cfg, hardware)
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(preset.facts), dtype=torch.bfloat16, attn_implementation="sdpa")
+    model = model.to(device)
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")  # fmt: skip
+    model = get_peft_model(model, lora)
+    if cfg.train.gradient_checkpointing:
+        model.enable_input_require_grads()
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr, fused=True)
+    batches = [torch.randint(0, preset.facts.vocab, (cfg.train.micro_batch_size, cfg.data.max_seq_len), device=device)
+               for _ in range(min(cfg.train.grad_accum, 2))]  # fmt: skip
+    step = engine_like_step(model, optimizer, batches, autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+    step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    measured = torch.cuda.max_memory_allocated()
+    shape = dataclasses.replace(estimate.shape, grad_accum=len(batches))
+    expected = estimate_memory(preset.facts, shape).tensor_bytes
+    print(f"qwen2.5-0.5b LoRA on {hardware.name}: measured {measured / 2**30:.2f} GiB, estimated {expected / 2**30:.2f} GiB")
+    assert 0.85 <= expected / measured <= 1.15
