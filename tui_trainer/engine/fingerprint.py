@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathlib import Path
+
 from tui_trainer.config import RunConfig
+from tui_trainer.errors import ResumeError
 
 # Dotted config keys that may differ on resume; everything else is part of the fingerprint.
 SAFE_KEYS = frozenset(
@@ -70,3 +73,19 @@ def fingerprint_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str
         if before != after:
             diffs.append(f"{key}: {before!r} -> {after!r}")
     return diffs
+
+
+def check_resumable(checkpoint: Path, state: dict[str, Any], current: dict[str, Any], total_steps: int) -> None:
+    """Refuse a checkpoint of a different config (listing what differs) or one past the run's end."""
+    diffs = fingerprint_diff(state["fingerprint"], current)
+    if diffs:
+        listed = "\n  ".join(diffs)
+        raise ResumeError(
+            f"{checkpoint}: was saved with a different config; these settings differ:\n  {listed}\n"
+            "Change them back, or start a new run without --resume."
+        )
+    if state["step"] > total_steps:
+        raise ResumeError(
+            f"{checkpoint}: is at step {state['step']} but the run now ends at step {total_steps}; "
+            "set train.max_steps to at least that"
+        )

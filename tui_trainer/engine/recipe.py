@@ -21,11 +21,13 @@ from tui_trainer.engine.checkpoints import CheckpointManager
 from tui_trainer.engine.control import Controls
 from tui_trainer.engine.eventlog import EventLog
 from tui_trainer.engine.faults import Faults
-from tui_trainer.engine.fingerprint import config_fingerprint, fingerprint_diff
+from tui_trainer.engine.fingerprint import check_resumable, config_fingerprint
 from tui_trainer.engine.memory import cuda_allocated, release_cuda_cache
 from tui_trainer.engine.optim import make_optimizer, make_scheduler, total_steps_for
+from tui_trainer.engine.progress_state import RunProgress
+from tui_trainer.engine.report import write_report
 from tui_trainer.engine.rng import restore_rng, seed_everything
-from tui_trainer.engine.rundir import PID_FILE, STOP_FILE, ResumeTarget, create_run_dir, resolve_resume
+from tui_trainer.engine.rundir import PID_FILE, STOP_FILE, ResumeTarget, resolve_resume, shared_run_dir
 from tui_trainer.engine.state import (
     STATE_FORMAT,
     load_training_state,
@@ -59,16 +61,9 @@ class TrainingRecipe:
         self.controls = controls
         self.faults = faults
         self.run_dir: Path | None = None
-        self.step = 0
+        self.progress = RunProgress()
+        self.session_started = time.monotonic()
         self.total_steps = 0
-        self.tokens_seen = 0
-        self.tokens_per_dataset: dict[str, int] = {}
-        self.best_eval: float | None = None
-        self.best_step: int | None = None
-        self.evals_without_improvement = 0
-        self.last_loss: float | None = None
-        self.last_eval: float | None = None
-        self.elapsed_before = 0.0
         self.last_checkpoint: Path | None = None
         self.final_dir: Path | None = None
         self.resume_target: ResumeTarget | None = None
@@ -78,13 +73,24 @@ class TrainingRecipe:
         self.prepared: list = []
         self.tokenizer = None
 
+    @property
+    def step(self) -> int:
+        return self.progress.step
+
     # ------------------------------------------------------------------ setup
     def setup(self, resume: str | Path | None) -> None:
         from accelerate import Accelerator
 
         from tui_trainer.data.mixing import describe_plan, sampler_from_config
         from tui_trainer.data.prepare import prepare_all
-        from tui_trainer.engine.model import load_model, load_tokenizer, plan_precision, resolve_model_path
+        from tui_trainer.engine.model import (
+            count_parameters,
+            device_name,
+            load_model,
+            load_tokenizer,
+            plan_precision,
+            resolve_model_path,
+        )
 
         cfg = self.cfg
         if not cfg.data.datasets:
@@ -125,7 +131,7 @@ class TrainingRecipe:
             faults=self.faults,
             on_oom=self._on_oom,
         )
-        self.run_dir = self._shared_run_dir()
+        self.run_dir = shared_run_dir(acc, cfg, self.resume_target)
         self.checkpoints = CheckpointManager(
             self.run_dir / "checkpoints", keep_last=cfg.checkpoint.keep_last, keep_best=cfg.checkpoint.keep_best
         )
@@ -141,9 +147,7 @@ class TrainingRecipe:
             for record in self.resume_target.skipped:
                 self.events.emit(ev.Warning_(self.step, message=f"skipped checkpoint {record.path.name}: {record.problem}"))
             self.load_checkpoint(self.resume_target.checkpoint, saved_state)
-        trainable, total = sum(p.numel() for p in self.model.parameters() if p.requires_grad), sum(
-            p.numel() for p in self.model.parameters()
-        )
+        trainable, total = count_parameters(self.model)
         unwrapped = acc.unwrap_model(self.model)
         self.events.emit(
             ev.RunStarted(
@@ -151,7 +155,7 @@ class TrainingRecipe:
                 config=cfg.to_dict(),
                 run_dir=str(self.run_dir),
                 world_size=acc.num_processes,
-                device=_device_name(acc.device),
+                device=device_name(acc.device),
                 total_steps=self.total_steps,
                 precision=plan.precision,
                 tf32=plan.tf32,
@@ -164,36 +168,11 @@ class TrainingRecipe:
             )
         )
 
-    def _shared_run_dir(self) -> Path:
-        """The run directory, created once by the main process and shared with every rank."""
-        if self.resume_target is not None:
-            return self.resume_target.run_dir
-        acc = self.accelerator
-        if acc.num_processes == 1:
-            return create_run_dir(self.cfg)
-        from accelerate.utils import broadcast_object_list
-
-        holder = [str(create_run_dir(self.cfg)) if acc.is_main_process else None]
-        broadcast_object_list(holder)
-        return Path(holder[0])
-
     def _check_resume_target(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         if self.resume_target is None:
             return None
-        checkpoint = self.resume_target.checkpoint
-        state = read_trainer_state_strict(checkpoint)
-        diffs = fingerprint_diff(state["fingerprint"], fingerprint)
-        if diffs:
-            listed = "\n  ".join(diffs)
-            raise ResumeError(
-                f"{checkpoint}: was saved with a different config; these settings differ:\n  {listed}\n"
-                "Change them back, or start a new run without --resume."
-            )
-        if state["step"] > self.total_steps:
-            raise ResumeError(
-                f"{checkpoint}: is at step {state['step']} but the run now ends at step {self.total_steps}; "
-                "set train.max_steps to at least that"
-            )
+        state = read_trainer_state_strict(self.resume_target.checkpoint)
+        check_resumable(self.resume_target.checkpoint, state, fingerprint, self.total_steps)
         return state
 
     # ------------------------------------------------------------------ train
@@ -208,7 +187,6 @@ class TrainingRecipe:
         every_steps = cfg.checkpoint.every_steps
         every_seconds = cfg.checkpoint.every_minutes * 60
         last_save = time.monotonic()
-        started = time.monotonic()
         nan_streak = 0
         pin = acc.device.type == "cuda"  # pinned host memory makes the non_blocking copy truly async
         self.model.train()
@@ -232,10 +210,10 @@ class TrainingRecipe:
                 return self._stop_oom()
             self.scheduler.step()
             lr = self.scheduler.get_last_lr()[0]
-            self.step += 1
-            self.tokens_seen += result.tokens * acc.num_processes
-            for ds_index, count in result.tokens_per_dataset.items():
-                self.tokens_per_dataset[names[ds_index]] = self.tokens_per_dataset.get(names[ds_index], 0) + count
+            self.progress.step += 1
+            self.progress.add_tokens(
+                {names[i]: count for i, count in result.tokens_per_dataset.items()}, result.tokens * acc.num_processes
+            )
             if not result.finite:
                 nan_streak += 1
                 self.events.emit(
@@ -245,7 +223,7 @@ class TrainingRecipe:
                     return self._stop_nan(nan_streak)
                 continue
             nan_streak = 0
-            self.last_loss = result.loss
+            self.progress.loss = result.loss
             elapsed = time.perf_counter() - t0
             self.events.emit(
                 ev.StepMetrics(
@@ -257,7 +235,7 @@ class TrainingRecipe:
                     samples_per_dataset=self.sampler.samples_per_dataset(),
                     total_steps=self.total_steps,
                     epoch=self._epoch(),
-                    tokens_seen=self.tokens_seen,
+                    tokens_seen=self.progress.tokens_seen,
                 )
             )
             improved = False
@@ -267,7 +245,7 @@ class TrainingRecipe:
                     self.events.emit(
                         ev.Warning_(
                             self.step,
-                            message=f"early stopping: no eval improvement in {self.evals_without_improvement} evals",
+                            message=f"early stopping: no eval improvement in {self.progress.evals_without_improvement} evals",
                         )
                     )
                     break
@@ -286,7 +264,6 @@ class TrainingRecipe:
             if save_reason:
                 self.save_checkpoint(save_reason)
                 last_save = time.monotonic()
-        self.elapsed_before += time.monotonic() - started
         return self._finish()
 
     def _epoch(self) -> float:
@@ -316,36 +293,23 @@ class TrainingRecipe:
         )
         if losses is None:
             return False, False
-        self.last_eval = losses.overall
-        improved = self.best_eval is None or losses.overall < self.best_eval
-        if improved:
-            self.best_eval, self.best_step = losses.overall, self.step
-            self.evals_without_improvement = 0
-        else:
-            self.evals_without_improvement += 1
+        improved = self.progress.record_eval(losses.overall)
         self.events.emit(ev.EvalResult(self.step, eval_loss=losses.overall, per_dataset=losses.per_dataset, best=improved))
         patience = self.cfg.train.early_stopping_patience
-        return improved, bool(patience and self.evals_without_improvement >= patience)
+        return improved, bool(patience and self.progress.evals_without_improvement >= patience)
 
     # ------------------------------------------------------------ checkpoints
     def _trainer_state(self, reason: str) -> dict[str, Any]:
         return {
+            **self.progress.to_state(),
+            "elapsed_seconds": self.progress.elapsed_seconds + self._session_seconds(),
             "format": STATE_FORMAT,
-            "step": self.step,
             "total_steps": self.total_steps,
             "epoch": self._epoch(),
-            "tokens_seen": self.tokens_seen,
-            "tokens_per_dataset": self.tokens_per_dataset,
             "sampler": self.sampler.state_dict(),
             "fingerprint": self.fingerprint,
-            "loss": self.last_loss,
-            "eval_loss": self.last_eval,
-            "best_eval": self.best_eval,
-            "best_step": self.best_step,
-            "evals_without_improvement": self.evals_without_improvement,
             "micro_batch_size": self.runner.micro_batch_size,
             "grad_accum": -(-self.cfg.effective_batch // self.runner.micro_batch_size),
-            "elapsed_seconds": self.elapsed_before,
             "reason": reason,
             "time": time.time(),
             "lora": self.cfg.lora.enabled,
@@ -391,7 +355,7 @@ class TrainingRecipe:
             return None
         self.save_failures = 0
         self.last_checkpoint = path
-        if reason == "best" or (self.best_step == self.step):
+        if reason == "best" or self.progress.best_step == self.step:
             self.checkpoints.best_step = self.step
         if reason == "final":
             self.checkpoints.final_step = self.step
@@ -410,14 +374,9 @@ class TrainingRecipe:
             self.sampler.load_state_dict(state["sampler"])
         except ValueError as err:
             raise ResumeError(f"{path}: sampler state does not match this data mix ({err})") from None
-        self.step = state["step"]
-        self.tokens_seen = state["tokens_seen"]
-        self.tokens_per_dataset = dict(state["tokens_per_dataset"])
-        self.last_loss, self.last_eval = state["loss"], state["eval_loss"]
-        self.best_eval, self.best_step = state["best_eval"], state["best_step"]
-        self.evals_without_improvement = state["evals_without_improvement"]
-        self.elapsed_before = state["elapsed_seconds"]
-        self.checkpoints.best_step = self.best_step
+        self.progress = RunProgress.from_state(state)
+        self.session_started = time.monotonic()
+        self.checkpoints.best_step = self.progress.best_step
         self.last_checkpoint = path
         restore_rng(rng_state)
 
@@ -432,41 +391,37 @@ class TrainingRecipe:
             message = f"stopped at step {self.step} ({reason}); resume with: {self._resume_hint()}"
         else:
             message = f"stopped at step {self.step} ({reason}) without a checkpoint (the save failed)"
-        self.events.emit(ev.RunStopped(self.step, reason=reason, checkpoint=_str(checkpoint), message=message))
-        self._write_report("stopped")
-        return Outcome("stopped", reason, checkpoint, message)
+        return self._stopped(reason, checkpoint, message)
 
     def _stop_oom(self) -> Outcome:
-        saved = self.save_checkpoint("user")
-        checkpoint = saved or self.last_checkpoint
+        checkpoint = self.save_checkpoint("user") or self.last_checkpoint
         message = (
             f"out of GPU memory at step {self.step} even with micro-batch 1; turn on "
             "train.gradient_checkpointing, lower data.max_seq_len, or set model.load_in_4bit = true, "
             f"then resume with: {self._resume_hint()}"
         )
-        self.events.emit(ev.RunStopped(self.step, reason="oom", checkpoint=_str(checkpoint), message=message))
-        self._write_report("stopped")
-        return Outcome("stopped", "oom", checkpoint, message)
+        return self._stopped("oom", checkpoint, message)
 
     def _stop_nan(self, streak: int) -> Outcome:
-        # No new save: the skipped updates left the weights as they were, but the last good
-        # checkpoint is the one to go back to with a lower learning rate.
+        # No new save: the last good checkpoint is the one to go back to with a lower learning rate.
         checkpoint = self.last_checkpoint
         message = (
             f"{streak} steps in a row had a NaN/inf loss (step {self.step}); lower train.lr or set "
             f"train.max_grad_norm, then resume from {checkpoint or 'the start'}"
         )
-        self.events.emit(ev.RunStopped(self.step, reason="nan", checkpoint=_str(checkpoint), message=message))
+        return self._stopped("nan", checkpoint, message)
+
+    def _stopped(self, reason: str, checkpoint: Path | None, message: str) -> Outcome:
+        self.events.emit(ev.RunStopped(self.step, reason=reason, checkpoint=_str(checkpoint), message=message))
         self._write_report("stopped")
-        return Outcome("stopped", "nan", checkpoint, message)
+        return Outcome("stopped", reason, checkpoint, message)
 
     def _finish(self) -> Outcome:
         checkpoint = self.save_checkpoint("final")
         if self.accelerator.is_main_process:
             self.final_dir = self.run_dir / "final"
             self.export(self.final_dir, merge=False)
-        metrics = self.summary()
-        self.events.emit(ev.RunFinished(self.step, final_dir=_str(self.final_dir), metrics=metrics))
+        self.events.emit(ev.RunFinished(self.step, final_dir=_str(self.final_dir), metrics=self.summary()))
         self._write_report("finished")
         return Outcome("finished", None, checkpoint, f"finished {self.step} steps; trained weights in {self.final_dir}")
 
@@ -481,42 +436,15 @@ class TrainingRecipe:
             merged.save_pretrained(target / "merged")
             self.tokenizer.save_pretrained(target / "merged")
 
+    def _session_seconds(self) -> float:
+        return time.monotonic() - self.session_started
+
     def summary(self) -> dict[str, Any]:
-        seconds = self.elapsed_before
-        return {
-            "steps": self.step,
-            "total_steps": self.total_steps,
-            "seconds": round(seconds, 3),
-            "tokens_seen": self.tokens_seen,
-            "tokens_per_s": self.tokens_seen / seconds if seconds > 0 else 0.0,
-            "final_loss": self.last_loss,
-            "last_eval_loss": self.last_eval,
-            "best_eval_loss": self.best_eval,
-            "best_step": self.best_step,
-        }
+        return self.progress.summary(self.total_steps, self._session_seconds())
 
     def _write_report(self, status: str) -> None:
-        import json
-
-        if self.run_dir is None or not self.accelerator.is_main_process:
-            return
-        samples = self.sampler.samples_per_dataset()
-        epochs = self.sampler.epochs_per_dataset()
-        report = {
-            "status": status,
-            **self.summary(),
-            "datasets": {
-                p.name: {
-                    "samples": samples.get(p.name, 0),
-                    "tokens": self.tokens_per_dataset.get(p.name, 0),
-                    "epochs": epochs.get(p.name, 0.0),
-                    "train_rows": len(p.train),
-                    "eval_rows": len(p.eval),
-                }
-                for p in self.prepared
-            },
-        }
-        (self.run_dir / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+        if self.run_dir is not None and self.accelerator.is_main_process:
+            write_report(self.run_dir, status, self.summary(), self.prepared, self.sampler, self.progress)
 
     # ------------------------------------------------------------ cleanup
     def cleanup(self) -> None:
@@ -533,12 +461,6 @@ class TrainingRecipe:
         self.accelerator = None
         release_cuda_cache()
         self.events.emit(ev.Cleanup(self.step, cuda_allocated_before=before, cuda_allocated_after=cuda_allocated()))
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)
 
 
 def _str(path: Path | None) -> str | None:

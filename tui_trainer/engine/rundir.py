@@ -94,3 +94,16 @@ def resolve_resume(cfg: RunConfig, resume: str | Path | None) -> ResumeTarget | 
         raise ResumeError(f"--resume {resume}: this checkpoint cannot be loaded: {problem}; pick an older one")
     checkpoint = path.resolve()
     return ResumeTarget(checkpoint.parent.parent, checkpoint, ())
+
+
+def shared_run_dir(accelerator, cfg: RunConfig, resume_target: ResumeTarget | None) -> Path:
+    """The run directory, created once by the main process and shared with every rank."""
+    if resume_target is not None:
+        return resume_target.run_dir
+    if accelerator.num_processes == 1:
+        return create_run_dir(cfg)
+    from accelerate.utils import broadcast_object_list
+
+    holder = [str(create_run_dir(cfg)) if accelerator.is_main_process else None]
+    broadcast_object_list(holder)
+    return Path(holder[0])

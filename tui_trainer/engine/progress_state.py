@@ -1,0 +1,68 @@
+"""The counters a run carries across checkpoints: step, tokens, losses, early-stopping state."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunProgress:
+    step: int = 0
+    """Optimizer steps completed."""
+    tokens_seen: int = 0
+    """Non-padding training tokens consumed (all processes)."""
+    tokens_per_dataset: dict[str, int] = field(default_factory=dict)
+    """Non-padding training tokens per dataset name."""
+    loss: float | None = None
+    """Training loss of the last finite step."""
+    eval_loss: float | None = None
+    """Latest eval loss."""
+    best_eval: float | None = None
+    """Lowest eval loss so far."""
+    best_step: int | None = None
+    """Step of the lowest eval loss."""
+    evals_without_improvement: int = 0
+    """Consecutive evals that did not beat ``best_eval`` (early stopping)."""
+    elapsed_seconds: float = 0.0
+    """Training time of earlier sessions of this run (before the last resume)."""
+
+    KEYS = ("step", "tokens_seen", "tokens_per_dataset", "loss", "eval_loss", "best_eval", "best_step",
+            "evals_without_improvement", "elapsed_seconds")  # fmt: skip
+
+    def add_tokens(self, per_dataset: dict[str, int], total: int) -> None:
+        self.tokens_seen += total
+        for name, count in per_dataset.items():
+            self.tokens_per_dataset[name] = self.tokens_per_dataset.get(name, 0) + count
+
+    def record_eval(self, loss: float) -> bool:
+        """Record an eval; True when it is the best so far."""
+        self.eval_loss = loss
+        improved = self.best_eval is None or loss < self.best_eval
+        if improved:
+            self.best_eval, self.best_step = loss, self.step
+            self.evals_without_improvement = 0
+        else:
+            self.evals_without_improvement += 1
+        return improved
+
+    def to_state(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RunProgress:
+        return cls(**{key: state[key] for key in cls.KEYS})
+
+    def summary(self, total_steps: int, session_seconds: float) -> dict[str, Any]:
+        seconds = self.elapsed_seconds + session_seconds
+        return {
+            "steps": self.step,
+            "total_steps": total_steps,
+            "seconds": round(seconds, 3),
+            "tokens_seen": self.tokens_seen,
+            "tokens_per_s": self.tokens_seen / seconds if seconds > 0 else 0.0,
+            "final_loss": self.loss,
+            "last_eval_loss": self.eval_loss,
+            "best_eval_loss": self.best_eval,
+            "best_step": self.best_step,
+        }
