@@ -49,3 +49,24 @@ def test_signal_stops_with_checkpoint_and_resume_continues(tmp_path, sig):
     restart = max(i for i, item in enumerate(after) if item["type"] == "run_started")
     next_steps = [item["step"] for item in after[restart:] if item["type"] == "step"]
     assert after[restart]["step"] == reached and next_steps == [reached + 1, reached + 2]
+
+
+def test_second_sigint_while_saving_leaves_no_half_checkpoint(tmp_path):
+    cfg_path = write_cfg(demo_cfg(tmp_path, max_steps=400, checkpoint={"every_steps": 0, "every_minutes": 0}), tmp_path / "run.toml")
+    proc = popen("train", str(cfg_path))
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        found = list((tmp_path / "runs").glob("it-*/events.jsonl"))
+        if found and _last_step(found[0]) >= 1:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err
+    checkpoints = tmp_path / "runs"
+    dirs = [p for p in checkpoints.glob("it-*/checkpoints/*")]
+    assert dirs and all(verify_checkpoint(p) is None for p in dirs), dirs
+    assert not [p for p in dirs if p.name.endswith(".tmp")]
