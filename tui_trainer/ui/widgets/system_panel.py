@@ -1,0 +1,80 @@
+"""GPU (pynvml) or CPU/RAM (psutil) gauges with a short history."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+HISTORY = 60
+"""Samples kept for the sparklines (one per sampling interval)."""
+
+
+@dataclass(frozen=True)
+class SystemSample:
+    """One reading of the machine, GPU if there is one, else CPU and RAM."""
+
+    kind: str
+    """"gpu" or "cpu"."""
+    title: str
+    """GPU name, or "CPU"."""
+    util_pct: float
+    """GPU utilization or CPU load, percent."""
+    mem_used: int
+    """Bytes used (GPU memory or RAM)."""
+    mem_total: int
+    """Bytes available in total."""
+    temperature_c: float | None = None
+    """GPU temperature, when known."""
+    power_w: float | None = None
+    """GPU power draw, when known."""
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.1f}"
+
+
+class SystemPanel(Vertical):
+    """Utilization and memory of the first GPU (or the host), with sparklines."""
+
+    DEFAULT_CSS = """
+    SystemPanel { height: auto; }
+    SystemPanel > Static { height: auto; }
+    SystemPanel > Sparkline { height: 1; margin: 0 0 0 0; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._util: deque[float] = deque(maxlen=HISTORY)
+        self._mem: deque[float] = deque(maxlen=HISTORY)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("waiting for the first sample", style="dim"), id="sys-util")
+        yield Sparkline([], id="sys-util-history")
+        yield Static("", id="sys-mem")
+        yield Sparkline([], id="sys-mem-history")
+        yield Static("", id="sys-extra")
+
+    def add_sample(self, sample: SystemSample) -> None:
+        self._util.append(sample.util_pct)
+        mem_pct = 100.0 * sample.mem_used / sample.mem_total if sample.mem_total else 0.0
+        self._mem.append(mem_pct)
+        label = "GPU" if sample.kind == "gpu" else "CPU"
+        self.border_title = sample.title
+        self.query_one("#sys-util", Static).update(f"{label} {sample.util_pct:5.1f}%")
+        mem_label = "VRAM" if sample.kind == "gpu" else "RAM"
+        self.query_one("#sys-mem", Static).update(
+            f"{mem_label} {_gib(sample.mem_used)}/{_gib(sample.mem_total)} GiB ({mem_pct:.0f}%)"
+        )
+        extra = []
+        if sample.temperature_c is not None:
+            extra.append(f"{sample.temperature_c:.0f}°C")
+        if sample.power_w is not None:
+            extra.append(f"{sample.power_w:.0f} W")
+        self.query_one("#sys-extra", Static).update("  ".join(extra))
+        self.query_one("#sys-util-history", Sparkline).data = list(self._util)
+        self.query_one("#sys-mem-history", Sparkline).data = list(self._mem)
