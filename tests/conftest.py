@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TUI_TRAINER_HOME", str(ROOT / ".tui-trainer-home"))
 # A developer's own presets in ~/.config must not change what the tests see.
 os.environ["TUI_TRAINER_CONFIG_HOME"] = str(ROOT / ".tui-trainer-home" / "config")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as tui_trainer/__init__ does; before torch loads
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
