@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def ensure_demo_model() -> Path:
     for name in DEMO_CORPORA:
         demo_corpus_path(name)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_builds(final.parent)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tiny-llama.", suffix=".tmp"))
     try:
         demo_model.build_into(tmp, _all_corpus_texts())
@@ -87,6 +89,20 @@ def ensure_demo_model() -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+ABANDONED_AFTER_S = 3600
+"""A temp build dir this old belongs to a process that was killed mid-build (a build takes seconds)."""
+
+
+def _remove_abandoned_builds(parent: Path) -> None:
+    now = time.time()
+    for leftover in parent.glob(".tiny-llama.*"):
+        try:
+            if now - leftover.stat().st_mtime > ABANDONED_AFTER_S:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _install(tmp: Path, final: Path) -> None:
@@ -98,6 +114,7 @@ def _install(tmp: Path, final: Path) -> None:
             return  # another process won the race; its build is the same as ours
     # An outdated or broken build sits in the way: move it aside, then put ours in place.
     aside = final.with_name(f".tiny-llama.old-{os.getpid()}")
+    shutil.rmtree(aside, ignore_errors=True)
     try:
         os.replace(final, aside)
     except FileNotFoundError:

@@ -1,0 +1,149 @@
+"""UI overhead: training throughput with the live TUI attached against the same run without it.
+
+Side A calls ``train()`` in a plain thread. Side B runs the Textual app headless (``App.run_test``:
+the screens are composed and rendered every frame, only the terminal output is discarded),
+starts the same run from the app's training worker and shows it on the monitor with the
+real GPU/host sampling, event coalescing and chart throttling. Both sides train the
+embedded demo model on the same config and thread count.
+
+Timing window, both sides: from the first to the last ``StepMetrics`` event as the
+engine emits it (a tee in the engine thread), which keeps set-up, data preparation, the
+final eval and checkpoint out. Repeats alternate ABBA so load changes on a shared
+machine hit both sides; the ratio is median(tokens/s with UI) / median(tokens/s without).
+Target: ratio >= 0.98.
+
+    .venv/bin/python benchmarks/ui_overhead.py [--steps 40] [--repeats 2] [--threads N]
+"""
+
+from __future__ import annotations
+
+import _common  # noqa: F401  (sets offline env and sys.path before any HF import)
+
+import argparse
+import asyncio
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import demo_config, emit, machine, ratio, set_threads, stats
+
+
+class StepClock:
+    """on_event tee: wall time and tokens at every step event."""
+
+    def __init__(self, downstream: Any = None) -> None:
+        self.downstream = downstream
+        self.times: list[float] = []
+        self.tokens: list[int] = []
+
+    def __call__(self, event: Any) -> None:
+        from tui_trainer.engine.events import StepMetrics
+
+        if isinstance(event, StepMetrics):
+            self.times.append(time.perf_counter())
+            self.tokens.append(event.tokens_seen)
+        if self.downstream is not None:
+            self.downstream(event)
+
+    def tokens_per_s(self) -> float:
+        if len(self.times) < 2:
+            raise RuntimeError("the run took fewer than 2 steps")
+        return (self.tokens[-1] - self.tokens[0]) / (self.times[-1] - self.times[0])
+
+
+def run_plain(cfg: Any) -> tuple[float, dict[str, Any]]:
+    """``train()`` in a plain thread: the app's worker is a thread too, and on this machine
+    torch trains at a very different speed in the main thread than in another one (measured
+    up to 3x), which would swamp the UI's cost."""
+    from tui_trainer.engine.api import train
+
+    clock = StepClock()
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            train(cfg, on_event=clock)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(err)
+
+    thread = threading.Thread(target=body, name="train-without-ui")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return clock.tokens_per_s(), {}
+
+
+def run_with_ui(cfg: Any) -> tuple[float, dict[str, Any]]:
+    from tui_trainer.engine.api import train
+    from tui_trainer.ui.app import TrainerApp
+    from tui_trainer.ui.services import Services
+
+    clock = StepClock()
+
+    def timed_train(cfg: Any, *, on_event: Any, **kwargs: Any) -> Any:
+        clock.downstream = on_event
+        return train(cfg, on_event=clock, **kwargs)
+
+    app = TrainerApp(services=Services(train=timed_train), output_dir=Path(cfg.run.output_dir))
+    info: dict[str, Any] = {}
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.start_training(cfg)
+            while app.engine_busy.is_set():
+                await asyncio.sleep(0.2)
+            await pilot.pause()
+            assert app.last_result is not None and app.last_result.status == "finished", app.run_state.final_message
+            forwarder = clock.downstream  # the app's EventForwarder: what coalescing let through
+            info["engine_events"] = forwarder.received
+            info["ui_messages"] = forwarder.posted
+
+    asyncio.run(drive())
+    return clock.tokens_per_s(), info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=2, help="runs per side (ABBA order)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--micro-batch", type=int, default=4)
+    args = parser.parse_args(argv)
+    threads = set_threads(args.threads)
+    plain: list[float] = []
+    ui: list[float] = []
+    ui_info: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = demo_config(Path(tmp), lora=False, seq_len=args.seq_len, micro_batch_size=args.micro_batch, grad_accum=1, steps=args.steps)
+        run_plain(cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": 2})}))  # warm caches once
+        order = ["plain", "ui", "ui", "plain"] * ((args.repeats + 1) // 2)
+        for side in order[: 2 * args.repeats]:
+            if side == "plain":
+                plain.append(run_plain(cfg)[0])
+            else:
+                value, info = run_with_ui(cfg)
+                ui.append(value)
+                ui_info.append(info)
+    import statistics
+
+    emit(
+        {
+            "benchmark": "ui_overhead",
+            "config": {"steps": args.steps, "seq_len": args.seq_len, "micro_batch_size": args.micro_batch, "threads": threads},
+            "tokens_per_s_without_ui": stats(plain),
+            "tokens_per_s_with_ui": stats(ui),
+            "ratio": ratio(statistics.median(ui), statistics.median(plain)),
+            "target": 0.98,
+            "ui_runs": ui_info,
+            "machine": machine(),
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
