@@ -74,7 +74,8 @@ class WizardScreen(Screen[None]):
         except UserError as err:
             self.notify(str(err), severity="error")
         options = [(name, name) for name in self._presets] + [("local path / hub id", CUSTOM)]
-        first = next(iter(self._presets), CUSTOM)
+        # A loaded config is shown as it is: starting on a preset would refit it on mount.
+        first = next(iter(self._presets), CUSTOM) if self._fit_on_mount else CUSTOM
         level = "quality" if "quality" in self._levels else (self._levels[0] if self._levels else None)
         with Horizontal(id="wiz-top"):
             yield Select(options, value=first, allow_blank=False, id="preset")
