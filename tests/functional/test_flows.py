@@ -238,3 +238,19 @@ async def test_command_palette_lists_main_actions(tmp_path: Path) -> None:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for wanted in ("New run", "Demo", "Resume", "Monitor", "Help", "Quit"):
             assert wanted in titles
+
+
+async def test_loaded_config_opens_in_the_wizard_unchanged(tmp_path: Path) -> None:
+    loaded = config_from_dict(
+        {
+            "data": {"max_seq_len": 256, "datasets": [{"name": "code", "path": "demo:python-code"}]},
+            "train": {"max_steps": 80, "lr": 3e-3},
+        }
+    )
+    app = TrainerApp(config=loaded, services=make_services(tmp_path, None, None), output_dir=tmp_path / "runs", browse_root=tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        wiz = app.screen
+        assert isinstance(wiz, WizardScreen)
+        assert wiz.config == loaded  # no preset refit on mount
+        assert wiz.query_one("#f-train-max-steps", Input).value == "80"
