@@ -108,6 +108,7 @@ class TrainSection(_Section):
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
     eval_every: int = Field(100, ge=0, description="steps between evals; 0 = only at the end")
     eval_max_rows: int = Field(256, ge=0, description="held-out rows evaluated per dataset; 0 = all")
+    eval_at_start: bool = Field(False, description="also evaluate before the first step (the baseline loss)")
     early_stopping_patience: int = Field(0, ge=0, description="evals without improvement; 0 = off")
 
     @field_validator("lr")

@@ -27,6 +27,7 @@ SAFE_KEYS = frozenset(
         "train.epochs",
         "train.eval_every",
         "train.eval_max_rows",
+        "train.eval_at_start",
         "train.early_stopping_patience",
         "train.precision",
         "train.tf32",

@@ -189,6 +189,8 @@ class TrainingRecipe:
         last_save = time.monotonic()
         nan_streak = 0
         pin = acc.device.type == "cuda"  # pinned host memory makes the non_blocking copy truly async
+        if cfg.train.eval_at_start and self.step == 0 and self.progress.eval_loss is None:
+            self._eval()
         self.model.train()
         while self.step < self.total_steps:
             reason = self._poll_controls()
