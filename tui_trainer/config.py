@@ -209,15 +209,18 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> RunConfig
         raise ConfigError(format_validation_error(err, raw, source)) from None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, kind: str = "config") -> dict[str, Any]:
+    """Parse a TOML file; every failure is a ConfigError naming the file (and line for syntax)."""
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found; pass the path of a TOML run config") from None
+        raise ConfigError(f"{path}: {kind} file not found; pass the path of a TOML {kind}") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory; pass the path of a TOML run config") from None
+        raise ConfigError(f"{path}: is a directory; pass the path of a TOML {kind}") from None
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); save the config as UTF-8") from None
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); save the {kind} as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the {kind} file: {err.strerror}") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -227,7 +230,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Load and validate a TOML run config, applying ``key=value`` overrides first."""
     path = Path(path)
-    raw = _read_toml(path)
+    raw = read_toml(path)
     for item in overrides or []:
         apply_override(raw, item)
     return config_from_dict(raw, str(path))

@@ -35,6 +35,7 @@ from tui_trainer.preset_schema import (  # noqa: F401  (re-exported: the public 
     size_class,
 )
 from tui_trainer import paths
+from tui_trainer.config import read_toml
 from tui_trainer.errors import ConfigError
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -58,19 +59,6 @@ def shipped_presets_dir() -> Path:
 
 def user_presets_dir() -> Path:
     return paths.user_config_dir() / "presets"
-
-
-def _read_preset_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); save the preset as UTF-8") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read preset file: {err.strerror}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: TOML syntax error: {err}") from None
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -148,9 +136,9 @@ def load_presets(user_dir: Path | None = None) -> dict[str, Preset]:
     """Shipped presets, then the user's (``user_dir`` or the user config dir) over them, by family name."""
     raws: dict[str, tuple[dict[str, Any], tuple[Path, ...]]] = {}
     for path in _toml_files(shipped_presets_dir()):
-        raws[path.stem] = (_read_preset_toml(path), (path,))
+        raws[path.stem] = (read_toml(path, "preset"), (path,))
     shipped = set(raws)
-    pending = {path.stem: (path, _read_preset_toml(path)) for path in _toml_files(user_dir or user_presets_dir())}
+    pending = {path.stem: (path, read_toml(path, "preset")) for path in _toml_files(user_dir or user_presets_dir())}
     # `extends` may name another user preset, so resolve in dependency order and catch cycles.
     def resolve(name: str, chain: tuple[str, ...]) -> None:
         path, raw = pending.pop(name)
