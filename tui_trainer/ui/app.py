@@ -21,6 +21,7 @@ from textual.screen import Screen
 
 from tui_trainer.config import RunConfig, load_config
 from tui_trainer.engine.control import Controls
+from tui_trainer.engine.events import StepMetrics
 from tui_trainer.errors import UserError
 from tui_trainer.ui.messages import EngineEvent, TrainingCrashed, TrainingDone
 from tui_trainer.ui.mix_draft import MixDraft
@@ -32,7 +33,7 @@ from tui_trainer.ui.screens.monitor import MonitorScreen
 from tui_trainer.ui.screens.resume import ResumePicker
 from tui_trainer.ui.screens.wizard import WizardScreen
 from tui_trainer.ui.services import Services
-from tui_trainer.ui.worker import EventForwarder, run_training
+from tui_trainer.ui.worker import DEFAULT_UI_RATE, EventForwarder, RepaintBudget, run_training
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -58,7 +59,7 @@ class TrainerApp(App[int]):
         services: Services | None = None,
         browse_root: Path | None = None,
         handle_signals: bool = False,
-        max_ui_rate: float = 10.0,
+        max_ui_rate: float = DEFAULT_UI_RATE,
     ) -> None:
         super().__init__()
         self.services = services or Services()
@@ -74,6 +75,8 @@ class TrainerApp(App[int]):
         self.run_state: RunState | None = None
         """What is known of the local run (kept after it ends for the monitor)."""
         self.forwarder: EventForwarder | None = None
+        self.repaint_budget: RepaintBudget | None = None
+        """Spaces the forwarder's step updates so the UI stays within its CPU share."""
         self.last_result: Any = None
         """The engine's TrainResult of the last local run."""
         self.exit_code = 0
@@ -116,9 +119,8 @@ class TrainerApp(App[int]):
             self.exit(self.exit_code, return_code=self.exit_code)
 
     def _flush_forwarder(self) -> None:
-        # A step held back by coalescing would otherwise wait for the next step (a pause).
         if self.forwarder is not None:
-            self.forwarder.flush()
+            self.forwarder.flush_if_due()
 
     # -- training --------------------------------------------------------------------
     @property
@@ -132,6 +134,7 @@ class TrainerApp(App[int]):
         self.controls = Controls()
         self.run_state = RunState()
         self.forwarder = EventForwarder(self.post_message, max_rate=self._max_ui_rate)
+        self.repaint_budget = RepaintBudget()
         self.push_screen(self._local_monitor())
         self.engine_busy.set()
         self._train_worker(cfg, resume, self.controls, self.forwarder)
@@ -163,6 +166,9 @@ class TrainerApp(App[int]):
         monitor = self._visible_local_monitor()
         if monitor is not None:
             monitor.show_state()
+        if isinstance(message.event, StepMetrics) and self.forwarder is not None and self.repaint_budget is not None:
+            chart_cpu = monitor.chart_cpu_spent() if monitor is not None else 0.0
+            self.forwarder.set_interval(self.repaint_budget.next_interval(exempt=chart_cpu))
 
     def on_training_done(self, message: TrainingDone) -> None:
         result = message.result

@@ -7,6 +7,7 @@ Two modes. Local: the app's training worker feeds :class:`RunState` and calls
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,10 @@ STATUS_STYLE = {
     "stopped": "yellow",
     "failed": "bold red",
 }
+
+
+PROGRESS_RESOLUTION = 200
+"""Positions of the progress bar that trigger a repaint (half-cells of a 100-cell bar)."""
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -81,32 +86,35 @@ class MonitorScreen(Screen[None]):
         self._poll_every = poll_every
         self._log_shown = 0
         self._shown_status = ""
+        self._last_sample = float("-inf")
+        self._shown: dict[str, object] = {}
 
     @property
     def following(self) -> bool:
         return self.follow is not None
 
     def compose(self) -> ComposeResult:
+        # What changes every step (title, progress, metrics) sits in the top rows: Textual
+        # repaints the rectangle around all changed widgets, and keeping the chart out of
+        # it makes a step update several times cheaper.
         yield Static("", id="monitor-title")
         yield ProgressBar(total=100, show_eta=False, id="monitor-progress")
+        yield Static("", id="metrics")
         with Horizontal(id="monitor-main"):
             yield LossChart(id="loss-chart")
             with Vertical(id="monitor-side"):
-                yield Static("", id="metrics")
                 yield SystemPanel(id="system-panel")
-        with Horizontal(id="monitor-bottom"):
-            yield ShareBars("no samples yet", id="shares")
-            yield Log(id="event-log", max_lines=500)
+                yield ShareBars("no samples yet", id="shares")
+        yield Log(id="event-log", max_lines=500)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#shares").border_title = "samples per dataset"
         self.query_one("#event-log").border_title = "events"
-        self.query_one("#metrics").border_title = "metrics"
         if self._sampler is not None:
             self._take_sample()
             if self._sample_every > 0:
-                self.set_interval(self._sample_every, self._take_sample)
+                self.set_interval(self._sample_every, self._sample_if_due)
         if self.following:
             self.poll_follower()
             if self._poll_every > 0:
@@ -121,7 +129,15 @@ class MonitorScreen(Screen[None]):
         if new:
             self.show_state()
 
+    def _sample_if_due(self) -> None:
+        # Each repaint of the monitor costs the training thread GIL time, so a sample rides
+        # along with the step update that is drawn anyway; this timer only samples when no
+        # step arrived for a whole interval (paused, evaluating, saving).
+        if self._sample_every > 0 and time.monotonic() - self._last_sample >= self._sample_every:
+            self._take_sample()
+
     def _take_sample(self) -> None:
+        self._last_sample = time.monotonic()
         try:
             sample = self._sampler()
         except Exception as err:  # noqa: BLE001 - a flaky driver must not take the monitor down
@@ -149,35 +165,62 @@ class MonitorScreen(Screen[None]):
             title.append(f"  ETA {format_duration(s.eta_seconds())}")
         if self.following:
             title.append("  (following)", style="dim")
-        self.query_one("#monitor-title", Static).update(title, layout=False)
-        bar = self.query_one("#monitor-progress", ProgressBar)
+        self._update_static("#monitor-title", title)
         # Unknown total: the pulsing bar while the run starts, an empty one once it has ended.
-        bar.update(total=s.total_steps or (None if s.running else 1), progress=s.step if s.total_steps else 0)
-        self.query_one("#metrics", Static).update(self._metrics_text(), layout=False)
+        total, done = s.total_steps or (None if s.running else 1), s.step if s.total_steps else 0
+        # Repaint the bar when it visibly moves (half a cell of 200), not at every step of a long run.
+        shown = (total, round(PROGRESS_RESOLUTION * done / total) if total else None, s.running)
+        if self._shown.get("progress") != shown:
+            self._shown["progress"] = shown
+            self.query_one("#monitor-progress", ProgressBar).update(total=total, progress=done)
+        self._update_static("#metrics", self._metrics_text())
         self.query_one("#loss-chart", LossChart).set_points(s.train_points, s.eval_points, force=not s.running)
         self.query_one("#shares", ShareBars).set_shares(s.shares())
         self._write_new_log_lines()
+        self._sample_if_due()
         # Refreshing bindings rebuilds the footer: only when the available keys can change.
         if s.status != self._shown_status:
             self._shown_status = s.status
             self.refresh_bindings()
 
+    def chart_cpu_spent(self) -> float:
+        """UI-thread CPU seconds the loss chart has spent drawing (it has its own budget)."""
+        try:
+            return self.query_one("#loss-chart", LossChart).cpu_spent
+        except NoMatches:
+            return 0.0
+
+    def _update_static(self, selector: str, text: Text) -> None:
+        # An unchanged text still repaints the widget (and every frame repaint is GIL time
+        # taken from the training thread), so identical content is skipped.
+        if self._shown.get(selector) != text:
+            self._shown[selector] = text
+            self.query_one(selector, Static).update(text, layout=False)
+
     def _metrics_text(self) -> Text:
-        # Plain padded Text, not a rich Table: this is redrawn up to 10 times a second and a
-        # Table costs several times more to lay out on the UI thread.
+        # Always two lines, whatever the width or the values: a height that never changes
+        # means a step update never re-lays out the screen.
         s = self.state
-        rows = (
-            ("loss", _fmt(s.loss, ".4f")),
-            ("best eval", _fmt(s.best_eval, ".4f")),
-            ("lr", _fmt(s.lr, ".2e")),
-            ("grad norm", _fmt(s.grad_norm, ".3f")),
-            ("tokens/s", _fmt(s.tokens_per_s, ",.0f")),
-            ("epoch", f"{s.epoch:.2f}  ({s.tokens_seen:,} tok)"),
+        lines = (
+            (
+                ("loss", _fmt(s.loss, ".4f")),
+                ("best eval", _fmt(s.best_eval, ".4f")),
+                ("lr", _fmt(s.lr, ".2e")),
+                ("grad norm", _fmt(s.grad_norm, ".3f")),
+            ),
+            (
+                ("tokens/s", _fmt(s.tokens_per_s, ",.0f")),
+                ("epoch", f"{s.epoch:.2f}"),
+                ("tokens seen", f"{s.tokens_seen:,}"),
+            ),
         )
         text = Text(no_wrap=True, overflow="ellipsis")
-        for i, (label, value) in enumerate(rows):
-            text.append(f"{label:<10}", style="dim")
-            text.append(value + ("\n" if i < len(rows) - 1 else ""))
+        for row, pairs in enumerate(lines):
+            for i, (label, value) in enumerate(pairs):
+                text.append(("   " if i else "") + label + " ", style="dim")
+                text.append(value, style="bold")
+            if row == 0:
+                text.append("\n")
         return text
 
     def _write_new_log_lines(self) -> None:

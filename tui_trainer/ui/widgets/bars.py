@@ -19,6 +19,7 @@ class ShareBars(Static):
         super().__init__(**kwargs)
         self._empty_text = empty_text
         self._rows: list[tuple[str, float]] = []
+        self._shown: Text | None = None
 
     def set_shares(self, rows: list[tuple[str, float]]) -> None:
         """``rows`` are (name, fraction in [0, 1]); fractions need not sum to 1."""
@@ -28,7 +29,12 @@ class ShareBars(Static):
         # Re-layout only when the number of rows (the widget's height) changes.
         relayout = len(rows) != len(self._rows)
         self._rows = rows
-        self.update(self._render_rows(), layout=relayout)
+        text = self._render_rows()
+        # Shares move every step but their bars and 0.1% labels seldom do; a repaint that
+        # changes nothing still costs the training thread GIL time.
+        if relayout or text != self._shown:
+            self._shown = text
+            self.update(text, layout=relayout)
 
     def _render_rows(self) -> Text:
         # Plain Text rather than a rich Table: the monitor redraws this several times a second.
@@ -46,4 +52,5 @@ class ShareBars(Static):
         return text
 
     def on_resize(self) -> None:
-        self.update(self._render_rows())
+        self._shown = self._render_rows()
+        self.update(self._shown)

@@ -1,18 +1,28 @@
 """Train and eval loss over steps, drawn with plotext.
 
-Drawing the chart costs tens of milliseconds (plotext builds an ANSI canvas that Textual
-then parses), far more than every other monitor widget together; on a busy training box
-that time comes out of the training thread's CPU. So redraws are throttled: the first
-update draws at once, later ones at most every ``min_interval`` seconds (the newest data
-is always drawn when the interval elapses).
+Drawing the chart costs tens of milliseconds (15 at 80x24, 35 at 120x40: plotext builds an
+ANSI canvas that Textual then parses into strips), more than every other monitor widget
+together, and all of it holds the GIL the training thread needs. So redraws are spaced by
+their measured cost: after a draw that took d seconds of UI-thread CPU the next waits
+d / CPU_SHARE, and never less than ``min_interval``. The first update draws at once; a due
+redraw rides along with the next update (one repaint instead of two); a fallback timer
+draws the newest data when updates stop coming (a paused run).
 """
 
 from __future__ import annotations
 
 import time
 
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
+
+CPU_SHARE = 0.004
+"""Share of one core the chart may use (step updates have their own, see ui/worker.py)."""
+
+FALLBACK_DELAY = 0.5
+"""Seconds past the due time before the fallback timer redraws without a new update."""
 
 MAX_POINTS = 400
 """Points plotted per series; longer histories are thinned evenly."""
@@ -35,9 +45,12 @@ class LossChart(PlotextPlot):
         self._train: list[tuple[int, float]] = []
         self._eval: list[tuple[int, float]] = []
         self._last_draw = float("-inf")
+        self._draw_cost = 0.0
         self._pending: Timer | None = None
         self.draws = 0
         """Redraws so far (tests check the throttling)."""
+        self.cpu_spent = 0.0
+        """UI-thread CPU seconds spent drawing so far (the step-update budget leaves it out)."""
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -45,17 +58,18 @@ class LossChart(PlotextPlot):
 
     def set_points(self, train: list[tuple[int, float]], evals: list[tuple[int, float]], *, force: bool = False) -> None:
         self._train, self._eval = train, evals
-        wait = self._last_draw + self.min_interval - time.monotonic()
+        wait = self._last_draw + max(self.min_interval, self._draw_cost / CPU_SHARE) - time.monotonic()
         if force or wait <= 0:
             self.draw_now()
         elif self._pending is None:
-            self._pending = self.set_timer(wait, self.draw_now)
+            self._pending = self.set_timer(wait + FALLBACK_DELAY, self.draw_now)
 
     def draw_now(self) -> None:
         if self._pending is not None:
             self._pending.stop()
             self._pending = None
         self._last_draw = time.monotonic()
+        self._draw_cost = 0.0
         self.draws += 1
         train, evals = thin(self._train), thin(self._eval)
         plt = self.plt
@@ -68,3 +82,14 @@ class LossChart(PlotextPlot):
         if evals:
             plt.plot([s for s, _ in evals], [v for _, v in evals], label="eval", marker="dot", color="orange")
         self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The cost of a draw is spread over plotext's build (in render) and Textual's parsing
+        # of its output into strips: timing the whole line rendering counts both.
+        start = time.thread_time()
+        try:
+            return super().render_lines(crop)
+        finally:
+            elapsed = time.thread_time() - start
+            self._draw_cost += elapsed
+            self.cpu_spent += elapsed

@@ -43,7 +43,7 @@ class SystemPanel(Vertical):
 
     DEFAULT_CSS = """
     SystemPanel { height: auto; }
-    SystemPanel > Static { height: auto; }
+    SystemPanel > Static { height: 1; }
     SystemPanel > Sparkline { height: 1; margin: 0 0 0 0; }
     """
 
@@ -51,6 +51,7 @@ class SystemPanel(Vertical):
         super().__init__(**kwargs)
         self._util: deque[float] = deque(maxlen=HISTORY)
         self._mem: deque[float] = deque(maxlen=HISTORY)
+        self._lines: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(Text("waiting for the first sample", style="dim"), id="sys-util")
@@ -64,17 +65,23 @@ class SystemPanel(Vertical):
         mem_pct = 100.0 * sample.mem_used / sample.mem_total if sample.mem_total else 0.0
         self._mem.append(mem_pct)
         label = "GPU" if sample.kind == "gpu" else "CPU"
-        self.border_title = sample.title
-        self.query_one("#sys-util", Static).update(f"{label} {sample.util_pct:5.1f}%")
+        if self.border_title != sample.title:
+            self.border_title = sample.title
         mem_label = "VRAM" if sample.kind == "gpu" else "RAM"
-        self.query_one("#sys-mem", Static).update(
-            f"{mem_label} {_gib(sample.mem_used)}/{_gib(sample.mem_total)} GiB ({mem_pct:.0f}%)"
-        )
         extra = []
         if sample.temperature_c is not None:
             extra.append(f"{sample.temperature_c:.0f}°C")
         if sample.power_w is not None:
             extra.append(f"{sample.power_w:.0f} W")
-        self.query_one("#sys-extra", Static).update("  ".join(extra))
+        self._set_line("#sys-util", f"{label} {sample.util_pct:5.1f}%")
+        self._set_line("#sys-mem", f"{mem_label} {_gib(sample.mem_used)}/{_gib(sample.mem_total)} GiB ({mem_pct:.0f}%)")
+        self._set_line("#sys-extra", "  ".join(extra))
         self.query_one("#sys-util-history", Sparkline).data = list(self._util)
         self.query_one("#sys-mem-history", Sparkline).data = list(self._mem)
+
+    def _set_line(self, selector: str, text: str) -> None:
+        # Each line is one row high whatever it says: no re-layout of the screen (which
+        # costs the training thread GIL time), and no repaint when nothing changed.
+        if self._lines.get(selector) != text:
+            self._lines[selector] = text
+            self.query_one(selector, Static).update(text, layout=False)
