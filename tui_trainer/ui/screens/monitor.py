@@ -133,7 +133,9 @@ class MonitorScreen(Screen[None]):
         # Each repaint of the monitor costs the training thread GIL time, so a sample rides
         # along with the step update that is drawn anyway; this timer only samples when no
         # step arrived for a whole interval (paused, evaluating, saving).
-        if self._sample_every > 0 and time.monotonic() - self._last_sample >= self._sample_every:
+        if self._sampler is None or self._sample_every <= 0:
+            return
+        if time.monotonic() - self._last_sample >= self._sample_every:
             self._take_sample()
 
     def _take_sample(self) -> None:
