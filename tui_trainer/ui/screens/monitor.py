@@ -40,6 +40,10 @@ STATUS_STYLE = {
 }
 
 
+PULSE_INTERVAL = 0.25
+"""Seconds between frames of the pulsing bar while a run starts. Textual animates it 15 times
+a second, which cost 3.6% of a core taken from data preparation in the engine thread."""
+
 PROGRESS_RESOLUTION = 200
 """Positions of the progress bar that trigger a repaint (half-cells of a 100-cell bar)."""
 
@@ -174,7 +178,10 @@ class MonitorScreen(Screen[None]):
         shown = (total, round(PROGRESS_RESOLUTION * done / total) if total else None, s.running)
         if self._shown.get("progress") != shown:
             self._shown["progress"] = shown
-            self.query_one("#monitor-progress", ProgressBar).update(total=total, progress=done)
+            bar = self.query_one("#monitor-progress", ProgressBar)
+            bar.update(total=total, progress=done)
+            if total is None:
+                bar.query_one("#bar").auto_refresh = PULSE_INTERVAL
         self._update_static("#metrics", self._metrics_text())
         self.query_one("#loss-chart", LossChart).set_points(s.train_points, s.eval_points, force=not s.running)
         self.query_one("#shares", ShareBars).set_shares(s.shares())
