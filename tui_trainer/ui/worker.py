@@ -8,9 +8,9 @@ first flushes the pending step (so order is kept) and is then posted at once.
 Why the interval matters: the training thread needs the GIL between torch ops, so every
 millisecond the UI thread spends painting is a millisecond the engine waits
 (benchmarks/gil_contention.py: a pure-Python thread using 3.4% of a core slowed a CPU run
-by 3.3-3.8%; a thread using the same CPU in GIL-free C code, by 0.9-1.1%). :class:`RepaintBudget` therefore sets the interval
-from what the UI thread actually spends, so that it stays within a fixed share of a core
-whatever the terminal size or machine.
+by 3.3-3.8%; a thread using the same CPU in GIL-free C code, by 0.9-1.1%). So
+:class:`RepaintBudget` sets the interval from what the UI thread actually spends, keeping
+it within a fixed share of a core whatever the terminal size or machine.
 """
 
 from __future__ import annotations
