@@ -24,6 +24,7 @@ from tui_trainer.ui.run_state import RunState, format_duration
 from tui_trainer.ui.screens.modals import ConfirmScreen
 from tui_trainer.ui.widgets.bars import ShareBars
 from tui_trainer.ui.widgets.loss_chart import LossChart
+from tui_trainer.ui.widgets.quiet_update import update_if_changed
 from tui_trainer.ui.widgets.system_panel import SystemPanel, SystemSample
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ a second, which cost 3.6% of a core taken from data preparation in the engine th
 
 PROGRESS_RESOLUTION = 200
 """Positions of the progress bar that trigger a repaint (half-cells of a 100-cell bar)."""
+
+
+def _position(done: float, total: float | None) -> int | None:
+    return round(PROGRESS_RESOLUTION * done / total) if total else None
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -91,7 +96,6 @@ class MonitorScreen(Screen[None]):
         self._log_shown = 0
         self._shown_status = ""
         self._last_sample = float("-inf")
-        self._shown: dict[str, object] = {}
 
     @property
     def following(self) -> bool:
@@ -171,18 +175,16 @@ class MonitorScreen(Screen[None]):
             title.append(f"  ETA {format_duration(s.eta_seconds())}")
         if self.following:
             title.append("  (following)", style="dim")
-        self._update_static("#monitor-title", title)
+        update_if_changed(self.query_one("#monitor-title", Static), title)
         # Unknown total: the pulsing bar while the run starts, an empty one once it has ended.
         total, done = s.total_steps or (None if s.running else 1), s.step if s.total_steps else 0
+        bar = self.query_one("#monitor-progress", ProgressBar)
         # Repaint the bar when it visibly moves (half a cell of 200), not at every step of a long run.
-        shown = (total, round(PROGRESS_RESOLUTION * done / total) if total else None, s.running)
-        if self._shown.get("progress") != shown:
-            self._shown["progress"] = shown
-            bar = self.query_one("#monitor-progress", ProgressBar)
+        if bar.total != total or _position(bar.progress, bar.total) != _position(done, total):
             bar.update(total=total, progress=done)
             if total is None:
                 bar.query_one("#bar").auto_refresh = PULSE_INTERVAL
-        self._update_static("#metrics", self._metrics_text())
+        update_if_changed(self.query_one("#metrics", Static), self._metrics_text())
         self.query_one("#loss-chart", LossChart).set_points(s.train_points, s.eval_points, force=not s.running)
         self.query_one("#shares", ShareBars).set_shares(s.shares())
         self._write_new_log_lines()
@@ -198,13 +200,6 @@ class MonitorScreen(Screen[None]):
             return self.query_one("#loss-chart", LossChart).cpu_spent
         except NoMatches:
             return 0.0
-
-    def _update_static(self, selector: str, text: Text) -> None:
-        # An unchanged text still repaints the widget (and every frame repaint is GIL time
-        # taken from the training thread), so identical content is skipped.
-        if self._shown.get(selector) != text:
-            self._shown[selector] = text
-            self.query_one(selector, Static).update(text, layout=False)
 
     def _metrics_text(self) -> Text:
         # Always two lines, whatever the width or the values: a height that never changes

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui_trainer.ui.widgets.quiet_update import update_if_changed
+
 BAR_STYLES = ("green", "cyan", "magenta", "yellow", "blue", "red")
 
 
@@ -19,7 +21,6 @@ class ShareBars(Static):
         super().__init__(**kwargs)
         self._empty_text = empty_text
         self._rows: list[tuple[str, float]] = []
-        self._shown: Text | None = None
 
     def set_shares(self, rows: list[tuple[str, float]]) -> None:
         """``rows`` are (name, fraction in [0, 1]); fractions need not sum to 1."""
@@ -29,12 +30,8 @@ class ShareBars(Static):
         # Re-layout only when the number of rows (the widget's height) changes.
         relayout = len(rows) != len(self._rows)
         self._rows = rows
-        text = self._render_rows()
-        # Shares move every step but their bars and 0.1% labels seldom do; a repaint that
-        # changes nothing still costs the training thread GIL time.
-        if relayout or text != self._shown:
-            self._shown = text
-            self.update(text, layout=relayout)
+        # Shares move every step but their bars and 0.1% labels seldom do.
+        update_if_changed(self, self._render_rows(), layout=relayout)
 
     def _render_rows(self) -> Text:
         # Plain Text rather than a rich Table: the monitor redraws this several times a second.
@@ -52,5 +49,4 @@ class ShareBars(Static):
         return text
 
     def on_resize(self) -> None:
-        self._shown = self._render_rows()
-        self.update(self._shown)
+        self.update(self._render_rows())

@@ -10,6 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from tui_trainer.ui.widgets.quiet_update import update_if_changed
+
 HISTORY = 60
 """Samples kept for the sparklines (one per sampling interval)."""
 
@@ -51,7 +53,6 @@ class SystemPanel(Vertical):
         super().__init__(**kwargs)
         self._util: deque[float] = deque(maxlen=HISTORY)
         self._mem: deque[float] = deque(maxlen=HISTORY)
-        self._lines: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(Text("waiting for the first sample", style="dim"), id="sys-util")
@@ -80,8 +81,5 @@ class SystemPanel(Vertical):
         self.query_one("#sys-mem-history", Sparkline).data = list(self._mem)
 
     def _set_line(self, selector: str, text: str) -> None:
-        # Each line is one row high whatever it says: no re-layout of the screen (which
-        # costs the training thread GIL time), and no repaint when nothing changed.
-        if self._lines.get(selector) != text:
-            self._lines[selector] = text
-            self.query_one(selector, Static).update(text, layout=False)
+        # Each line is one row high whatever it says: no re-layout of the screen.
+        update_if_changed(self.query_one(selector, Static), text)
