@@ -32,6 +32,17 @@ async def _type(pilot, selector: str, text: str) -> None:
     await pilot.pause()
 
 
+async def _demo_corpora_mix(pilot, strategy: str) -> DatasetsScreen:
+    """The datasets screen with ``strategy`` picked and both demo corpora added and inspected."""
+    await pilot.press("n")
+    screen = pilot.app.screen
+    screen.query_one("#strategy", Select).value = strategy
+    await pilot.click("#add-python-code")
+    await pilot.click("#add-python-docs")
+    await wait_until(pilot, lambda: len(screen.draft.datasets) == 2 and all(d.inspected for d in screen.draft.datasets))
+    return screen
+
+
 async def test_home_empty_state_and_demo_key(tmp_path: Path) -> None:
     engine = FakeEngine(tmp_path, total=5)
     app = _app(tmp_path, engine=engine)
@@ -101,12 +112,7 @@ async def test_add_and_weight_datasets(tmp_path: Path) -> None:
 async def test_invalid_sequential_range_blocks_start(tmp_path: Path) -> None:
     app = _app(tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
-        await pilot.press("n")
-        screen = app.screen
-        screen.query_one("#strategy", Select).value = "sequential"
-        await pilot.click("#add-python-code")
-        await pilot.click("#add-python-docs")
-        await wait_until(pilot, lambda: len(screen.draft.datasets) == 2 and all(d.inspected for d in screen.draft.datasets))
+        screen = await _demo_corpora_mix(pilot, "sequential")
         table = screen.query_one("#datasets", DataTable)
         table.move_cursor(row=0)
         await pilot.pause()
@@ -131,12 +137,7 @@ async def test_invalid_sequential_range_blocks_start(tmp_path: Path) -> None:
 async def test_curriculum_reorder_keys(tmp_path: Path) -> None:
     app = _app(tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
-        await pilot.press("n")
-        screen = app.screen
-        screen.query_one("#strategy", Select).value = "curriculum"
-        await pilot.click("#add-python-code")
-        await pilot.click("#add-python-docs")
-        await wait_until(pilot, lambda: len(screen.draft.datasets) == 2)
+        screen = await _demo_corpora_mix(pilot, "curriculum")
         table = screen.query_one("#datasets", DataTable)
         table.focus()
         table.move_cursor(row=1)

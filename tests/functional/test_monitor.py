@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import Log, ProgressBar, Static
 
 from tests.functional.helpers import static_text, wait_until
@@ -14,6 +17,17 @@ from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.messages import EngineEvent
 from tui_trainer.ui.screens.modals import ConfirmScreen
 from tui_trainer.ui.screens.monitor import MonitorScreen
+
+
+@asynccontextmanager
+async def _training(tmp_path: Path, *, total: int, delay: float) -> AsyncIterator[tuple[TrainerApp, Pilot, FakeEngine]]:
+    """An app training a fake engine, on the monitor, past its first step."""
+    engine = FakeEngine(tmp_path, total=total, delay=delay)
+    app = TrainerApp(services=make_services(tmp_path, engine), output_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.start_training(RunConfig())
+        await wait_until(pilot, lambda: engine.started.is_set() and app.run_state.step > 0)
+        yield app, pilot, engine
 
 
 def _text(app: TrainerApp, selector: str) -> str:
@@ -67,11 +81,7 @@ async def test_local_run_to_completion_through_worker(tmp_path: Path) -> None:
 
 
 async def test_stop_asks_for_confirmation_then_saves(tmp_path: Path) -> None:
-    engine = FakeEngine(tmp_path, total=1000, delay=0.002)
-    app = TrainerApp(services=make_services(tmp_path, engine), output_dir=tmp_path / "runs")
-    async with app.run_test(size=(100, 32)) as pilot:
-        app.start_training(RunConfig())
-        await wait_until(pilot, lambda: engine.started.is_set() and app.run_state.step > 0)
+    async with _training(tmp_path, total=1000, delay=0.002) as (app, pilot, engine):
         await pilot.press("s")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep training
@@ -88,11 +98,7 @@ async def test_stop_asks_for_confirmation_then_saves(tmp_path: Path) -> None:
 
 
 async def test_pause_and_checkpoint_keys(tmp_path: Path) -> None:
-    engine = FakeEngine(tmp_path, total=100000, delay=0.001)
-    app = TrainerApp(services=make_services(tmp_path, engine), output_dir=tmp_path / "runs")
-    async with app.run_test(size=(100, 32)) as pilot:
-        app.start_training(RunConfig())
-        await wait_until(pilot, lambda: engine.started.is_set() and app.run_state.step > 0)
+    async with _training(tmp_path, total=100000, delay=0.001) as (app, pilot, engine):
         await pilot.press("p")
         assert app.controls.pause.is_set()
         assert app.run_state.status == "paused"
@@ -108,11 +114,7 @@ async def test_pause_and_checkpoint_keys(tmp_path: Path) -> None:
 
 
 async def test_quit_while_training_asks_and_saves(tmp_path: Path) -> None:
-    engine = FakeEngine(tmp_path, total=100000, delay=0.001)
-    app = TrainerApp(services=make_services(tmp_path, engine), output_dir=tmp_path / "runs")
-    async with app.run_test(size=(100, 32)) as pilot:
-        app.start_training(RunConfig())
-        await wait_until(pilot, lambda: engine.started.is_set() and app.run_state.step > 0)
+    async with _training(tmp_path, total=100000, delay=0.001) as (app, pilot, engine):
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
