@@ -80,9 +80,13 @@ def engine_like_step(model, optimizer, batches, *, autocast=None) -> Callable[[]
     return step
 
 
-def warm_up(model, optimizer, vocab: int) -> None:
-    """One tiny step, so the optimizer states exist (AdamW creates them lazily) as at any later step."""
-    engine_like_step(model, optimizer, [torch.randint(0, vocab, (1, 8))])()
+def measured_cpu_bytes(model, optimizer, vocab: int, micro_batch: int, seq_len: int, grad_accum: int, *, autocast=None) -> int:
+    """Live tensor bytes plus the peak of one engine-like step on random batches of that shape,
+    after one tiny step so the optimizer states exist (AdamW creates them lazily) as at any later step."""
+    engine_like_step(model, optimizer, [torch.randint(0, vocab, (1, 8))], autocast=autocast)()
+    batches = [torch.randint(0, vocab, (micro_batch, seq_len)) for _ in range(grad_accum)]
+    step = engine_like_step(model, optimizer, batches, autocast=autocast)
+    return live_tensor_bytes(model, optimizer) + peak_cpu_tensor_bytes(step)
 
 
 def facts_for(**shape) -> ModelFacts:
@@ -123,10 +127,7 @@ def test_demo_model_full_training_on_cpu():
     assert sum(p.numel() for p in model.parameters()) == estimate.total_params
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, fused=False)
     vocab = model.config.vocab_size
-    batches = [torch.randint(0, vocab, (cfg.train.micro_batch_size, cfg.data.max_seq_len)) for _ in range(cfg.train.grad_accum)]
-    warm_up(model, optimizer, vocab)
-    step = engine_like_step(model, optimizer, batches)
-    measured = live_tensor_bytes(model, optimizer) + peak_cpu_tensor_bytes(step)
+    measured = measured_cpu_bytes(model, optimizer, vocab, cfg.train.micro_batch_size, cfg.data.max_seq_len, cfg.train.grad_accum)
     ratio = estimate.tensor_bytes / measured
     print(f"demo full training, micro-batch {cfg.train.micro_batch_size} x {cfg.data.max_seq_len}: "
           f"measured {measured / 2**20:.1f} MiB, estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")  # fmt: skip
@@ -155,10 +156,7 @@ def test_lora_with_gqa_bias_and_checkpointing_on_cpu():
             model.enable_input_require_grads()
         model.train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=False)
-        batches = [torch.randint(0, facts.vocab, (shape.micro_batch, shape.seq_len)) for _ in range(shape.grad_accum)]
-        warm_up(model, optimizer, facts.vocab)
-        step = engine_like_step(model, optimizer, batches)
-        measured = live_tensor_bytes(model, optimizer) + peak_cpu_tensor_bytes(step)
+        measured = measured_cpu_bytes(model, optimizer, facts.vocab, shape.micro_batch, shape.seq_len, shape.grad_accum)
         estimate = estimate_memory(facts, dataclasses.replace(shape, gradient_checkpointing=checkpointing))
         ratio = estimate.tensor_bytes / measured
         print(f"LoRA, checkpointing {checkpointing}: measured {measured / 2**20:.1f} MiB, "
@@ -191,10 +189,7 @@ def test_lora_on_a_bf16_base_under_autocast_on_cpu():
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
-    engine_like_step(model, optimizer, [torch.randint(0, facts.vocab, (1, 8))], autocast=autocast)()
-    batches = [torch.randint(0, facts.vocab, (shape.micro_batch, shape.seq_len)) for _ in range(shape.grad_accum)]
-    step = engine_like_step(model, optimizer, batches, autocast=autocast)
-    measured = live_tensor_bytes(model, optimizer) + peak_cpu_tensor_bytes(step)
+    measured = measured_cpu_bytes(model, optimizer, facts.vocab, shape.micro_batch, shape.seq_len, shape.grad_accum, autocast=autocast)
     estimate = estimate_memory(facts, shape)
     ratio = estimate.tensor_bytes / measured
     print(f"LoRA bf16 autocast: measured {measured / 2**20:.1f} MiB, "
