@@ -13,7 +13,6 @@ are :class:`ConfigError` naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 

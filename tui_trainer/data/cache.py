@@ -34,11 +34,8 @@ _STALE_TMP_SECONDS = 24 * 3600
 
 
 def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _stat_fingerprint(path: Path, root: Path | None = None) -> list[Any]:

@@ -16,19 +16,18 @@ import torch
 from tui_trainer.data.tokenize import IGNORE_INDEX
 
 
-def _pad(values: np.ndarray, lengths: np.ndarray, width: int, fill: int) -> np.ndarray:
-    out = np.full((len(lengths), width), fill, dtype=np.int64)
-    out[np.arange(width) < lengths[:, None]] = values
-    return out
-
-
 def _tensors(ids: np.ndarray, labels: np.ndarray, lengths: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    width = int(lengths.max()) if len(lengths) else 0
-    mask = (np.arange(width) < lengths[:, None]).astype(np.int64)
+    mask = np.arange(int(lengths.max())) < lengths[:, None]  # callers reject empty batches
+
+    def padded(values: np.ndarray, fill: int) -> torch.Tensor:
+        out = np.full(mask.shape, fill, dtype=np.int64)
+        out[mask] = values
+        return torch.from_numpy(out)
+
     return {
-        "input_ids": torch.from_numpy(_pad(ids, lengths, width, pad_id)),
-        "labels": torch.from_numpy(_pad(labels, lengths, width, IGNORE_INDEX)),
-        "attention_mask": torch.from_numpy(mask),
+        "input_ids": padded(ids, pad_id),
+        "labels": padded(labels, IGNORE_INDEX),
+        "attention_mask": torch.from_numpy(mask.astype(np.int64)),
     }
 
 
@@ -54,7 +53,7 @@ def _table(ds: Any) -> pa.Table:
     """The dataset's Arrow table when rows map 1:1 onto it (always so for prepared datasets)."""
     if getattr(ds, "_indices", None) is None:
         return ds.data.table
-    return ds.with_format("arrow")[:]  # an indices mapping (select/shuffle): materialize once
+    return ds.with_format("arrow")[:]  # an indices mapping (select/shuffle): materialized per call
 
 
 def fetch_batch(

@@ -24,7 +24,7 @@ from tui_trainer.errors import ConfigError, DataError, ModelError
 
 DEMO_PREFIX = "demo:"
 DEMO_MODEL = "demo:tiny-llama"
-DEMO_CORPORA = ("demo:python-code", "demo:python-docs")
+DEMO_CORPORA = tuple(demo_corpus.CORPORA)
 
 
 def is_demo_name(name: str) -> bool:

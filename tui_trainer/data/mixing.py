@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tui_trainer.data.mix_validation import WEIGHT_SUM_TOLERANCE, check_mix_runtime
 from tui_trainer.data.mixing_plan import describe_plan, phase_table, plan_summary
 from tui_trainer.data.mixing_schedule import Schedule, ScheduleSource, build_schedule, usable_rows
 from tui_trainer.data.mixing_state import build_state, read_state
@@ -112,14 +113,12 @@ class MixingSampler:
             raise ValueError(f"dataset names must be unique, got {names}")
         if strategy in ("weighted", "curriculum") and not normalize_weights:
             total = math.fsum(s.weight for s in sources)
-            if abs(total - 1.0) > 1e-6:
+            if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
                 raise ValueError(f"normalize_weights is off but the weights sum to {total:g}, not 1")
-        self.sources = tuple(sources)
         self.strategy = strategy
         self.global_batch_size = global_batch_size
         self.total_steps = total_steps
         self.seed = seed
-        self.normalize_weights = normalize_weights
         self.shuffle_across_datasets = shuffle_across_datasets
         self.names = tuple(names)
         self.rows = tuple(s.usable_rows for s in sources)
@@ -217,12 +216,6 @@ class MixingSampler:
         self._cursor = after
         return GlobalBatch(step=step, items=tuple(items), new_epochs=tuple(new_epochs))
 
-    def __iter__(self) -> MixingSampler:
-        return self
-
-    def __next__(self) -> GlobalBatch:
-        return self.next_batch()
-
     # -- statistics ------------------------------------------------------------------
 
     def samples_per_dataset(self) -> dict[str, int]:
@@ -286,9 +279,7 @@ class MixingSampler:
 
 
 def sources_from_config(data: DataSection, rows: Sequence[int]) -> list[MixSource]:
-    """MixSource for each configured dataset, given its prepared training rows."""
-    if len(rows) != len(data.datasets):
-        raise ValueError(f"got {len(rows)} row counts for {len(data.datasets)} datasets")
+    """MixSource for each configured dataset, given its prepared training rows (one count each)."""
     return [
         MixSource(
             name=ds.name,
@@ -307,8 +298,6 @@ def sampler_from_config(
     data: DataSection, rows: Sequence[int], *, global_batch_size: int, total_steps: int, seed: int
 ) -> MixingSampler:
     """The run's sampler; raises ConfigError (naming the dataset and field) for a bad mix."""
-    from tui_trainer.data.mix_validation import check_mix_runtime
-
     check_mix_runtime(data, rows, total_steps)
     return MixingSampler(
         sources_from_config(data, rows),

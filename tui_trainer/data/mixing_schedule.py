@@ -32,8 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
+from typing import get_args
 
-STRATEGIES = ("uniform", "weighted", "curriculum", "sequential")
+from tui_trainer.config import Strategy
+
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 def usable_rows(rows: int, max_samples: int) -> int:

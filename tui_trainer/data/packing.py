@@ -19,9 +19,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
-from tui_trainer.data.tokenize import IGNORE_INDEX, TOKEN_LIST
-
-ROW_SCHEMA = pa.schema([("input_ids", TOKEN_LIST), ("labels", TOKEN_LIST)])
+from tui_trainer.data.tokenize import IGNORE_INDEX, ROW_SCHEMA
 _READ_BATCH = 2048
 
 
@@ -89,8 +87,8 @@ def pack(
     docs = [(np.asarray(i, dtype=np.int32), np.asarray(lab, dtype=np.int32)) for i, lab in docs]
     if not docs:
         return []
-    ids = np.concatenate([d[0] for d in docs]) if docs else np.empty(0, np.int32)
-    labels = np.concatenate([d[1] for d in docs]) if docs else np.empty(0, np.int32)
+    ids = np.concatenate([d[0] for d in docs])
+    labels = np.concatenate([d[1] for d in docs])
     lengths = np.array([len(d[0]) for d in docs], dtype=np.int64)
     return [(a.tolist(), b.tolist()) for a, b in _rows(ids, labels, lengths, max_seq_len, packing)]
 
@@ -148,12 +146,10 @@ class _RowWriter:
 def _doc_batches(docs: datasets.Dataset) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(flat ids, flat labels, document lengths) per batch, read zero-copy from Arrow."""
     for table in docs.with_format("arrow").iter(batch_size=_READ_BATCH):
-        out = []
-        for name in ("input_ids", "labels"):
-            arr = table.column(name).combine_chunks()
-            out.append(arr.flatten().to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
-        lengths = table.column("input_ids").combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
-        yield out[0], out[1], lengths.astype(np.int64)
+        ids, labels = (table.column(name).combine_chunks() for name in ("input_ids", "labels"))
+        flat = [arr.flatten().to_numpy(zero_copy_only=False).astype(np.int32, copy=False) for arr in (ids, labels)]
+        lengths = ids.value_lengths().to_numpy(zero_copy_only=False)
+        yield flat[0], flat[1], lengths.astype(np.int64)
 
 
 def write_rows(docs: datasets.Dataset, path: Path, max_seq_len: int, packing: bool) -> RowStats:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -221,10 +220,3 @@ def prepare_all(
                 eval_rows=s.eval_rows, seconds=round(s.seconds, 3),
             ))
     return prepared
-
-
-def stats_dict(stats: PrepStats) -> dict[str, Any]:
-    """Plain dict for JSON reports."""
-    out = asdict(stats)
-    out["efficiency"] = round(out["efficiency"], 4) if math.isfinite(out["efficiency"]) else 0.0
-    return out

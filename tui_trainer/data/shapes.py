@@ -24,7 +24,6 @@ PAIR_FIELDS = (
     ("query", "response"),
 )
 MESSAGES_FIELDS = ("messages", "conversations", "conversation", "chat")
-KINDS = ("text", "prompt_completion", "messages", "pretokenized")
 
 
 @dataclass(frozen=True)

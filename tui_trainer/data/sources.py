@@ -91,10 +91,11 @@ def resolve_source(spec: DatasetSpec, *, offline_ok: bool = False) -> ResolvedSo
     online can still be found; loading its records then raises the offline error.
     """
     raw = spec.path
-    if raw.startswith("demo:"):
+    if raw.startswith("demo:"):  # demo.DEMO_PREFIX; demo imports this module, so not imported at the top
         from tui_trainer.data.demo import demo_corpus_path
 
-        return ResolvedSource("demo", str(demo_corpus_path(raw)), (demo_corpus_path(raw),))
+        corpus = demo_corpus_path(raw)
+        return ResolvedSource("demo", str(corpus), (corpus,))
     path = Path(raw).expanduser()
     if path.is_dir():
         if _is_saved_dataset(path):

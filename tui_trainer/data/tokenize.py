@@ -24,10 +24,9 @@ from tui_trainer.errors import DataError
 
 IGNORE_INDEX = -100
 TOKEN_LIST = pa.list_(pa.int32())
-FEATURES = datasets.Features(
-    {"input_ids": datasets.List(datasets.Value("int32")), "labels": datasets.List(datasets.Value("int32"))}
-)
-_SCHEMA = pa.schema([("input_ids", TOKEN_LIST), ("labels", TOKEN_LIST)])
+ROW_SCHEMA = pa.schema([("input_ids", TOKEN_LIST), ("labels", TOKEN_LIST)])
+"""Columns of tokenized documents and of packed rows alike."""
+FEATURES = datasets.Features.from_arrow_schema(ROW_SCHEMA)
 _ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}
 MAP_BATCH = 256
 
@@ -130,7 +129,7 @@ class BatchTokenizer:
             return self._pretokenized(batch, indices)
         handler = {"text": self._text, "prompt_completion": self._pairs, "messages": self._chat}[self.shape.kind]
         ids, labels = handler(batch, indices)
-        return pa.table([pa.array(ids, TOKEN_LIST), pa.array(labels, TOKEN_LIST)], schema=_SCHEMA)
+        return pa.table([pa.array(ids, TOKEN_LIST), pa.array(labels, TOKEN_LIST)], schema=ROW_SCHEMA)
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         if not texts:
@@ -227,7 +226,7 @@ class BatchTokenizer:
                 raise DataError(
                     f"{self.source} record {rows[bad[0]] + 1}: labels and input_ids have different lengths"
                 )
-        return pa.table([ids, labels], schema=_SCHEMA)
+        return pa.table([ids, labels], schema=ROW_SCHEMA)
 
     def _checked_ids(self, column: pa.ChunkedArray, rows: np.ndarray, field: str, allow_ignore: bool) -> pa.Array:
         arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column

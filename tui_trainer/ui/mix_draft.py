@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from tui_trainer.config import DataSection, config_from_dict
+from tui_trainer.config import DataSection, Strategy, config_from_dict
 from tui_trainer.errors import ConfigError
 
-STRATEGIES = ("uniform", "weighted", "curriculum", "sequential")
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, DirectoryTree, Footer, Input, Label, Select, Static
 
 from tui_trainer.config import DatasetSpec
+from tui_trainer.data.demo import DEMO_CORPORA
 from tui_trainer.ui.mix_draft import STRATEGIES, DraftDataset, MixDraft
 from tui_trainer.ui.widgets.bars import ShareBars
 from tui_trainer.ui.widgets.dataset_tree import DatasetTree, is_saved_dataset
@@ -23,8 +24,6 @@ from tui_trainer.ui.widgets.timeline import StepTimeline
 
 if TYPE_CHECKING:
     from tui_trainer.ui.app import TrainerApp
-
-DEMO_CORPORA = ("demo:python-code", "demo:python-docs")
 
 
 def _int_or_none(text: str) -> int | None:
