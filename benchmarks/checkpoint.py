@@ -123,7 +123,7 @@ def load(checkpoint: Path, model, optimizer, scheduler, *, lora: bool) -> dict[s
     return {"total": t3 - t0, "verify_sha256": t1 - t0, "weights": t2 - t1, "optimizer_scheduler_rng": t3 - t2}
 
 
-def save(manager, step: int, model, optimizer, scheduler, trainer_state: dict, *, lora: bool) -> dict[str, Any]:
+def save(manager, step: int, model, optimizer, scheduler, trainer_state: dict) -> dict[str, Any]:
     from tui_trainer.engine.state import write_checkpoint_files
 
     serialize = [0.0]
@@ -131,7 +131,7 @@ def save(manager, step: int, model, optimizer, scheduler, trainer_state: dict, *
     def write(directory: Path) -> None:
         t = time.perf_counter()
         write_checkpoint_files(
-            directory, model=model, optimizer=optimizer, scheduler=scheduler, trainer_state=trainer_state, lora=lora
+            directory, model=model, optimizer=optimizer, scheduler=scheduler, trainer_state=trainer_state
         )
         serialize[0] = time.perf_counter() - t
 
@@ -181,7 +181,7 @@ def bench_variant(root: Path, *, lora: bool, repeats: int, seq_len: int, run_ste
     sizes: dict[str, int] = {}
     cold_ok = True
     for i in range(repeats):
-        saved = save(manager, 1000 + i, model, optimizer, scheduler, trainer_state, lora=lora)
+        saved = save(manager, 1000 + i, model, optimizer, scheduler, trainer_state)
         rows["save"].append(saved)
         files = _files(saved["path"])
         sizes = {str(p.relative_to(saved["path"])): p.stat().st_size for p in files}

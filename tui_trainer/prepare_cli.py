@@ -93,14 +93,10 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 def _print_expected(console, cfg, prepared) -> None:
     """What the run will draw from each dataset: samples over all steps and the epochs that means."""
-    from tui_trainer.data.mixing import describe_plan, sampler_from_config
-    from tui_trainer.engine.optim import total_steps_for
+    from tui_trainer.data.mixing import describe_plan
+    from tui_trainer.engine.optim import plan_sampler
 
-    rows = [len(p.train) for p in prepared]
-    steps = total_steps_for(cfg, rows)
-    sampler = sampler_from_config(
-        cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=steps, seed=cfg.run.seed
-    )
+    sampler, steps = plan_sampler(cfg, prepared)
     samples = sampler.expected_samples()
     epochs = sampler.expected_epochs()
     console.print(f"over {steps:,} steps x {cfg.effective_batch} rows:")

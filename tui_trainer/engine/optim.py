@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from tui_trainer.config import RunConfig
+from tui_trainer.data.mixing import MixingSampler, sampler_from_config
 
 
 def total_steps_for(cfg: RunConfig, rows: Sequence[int]) -> int:
@@ -17,6 +19,16 @@ def total_steps_for(cfg: RunConfig, rows: Sequence[int]) -> int:
     caps = [spec.max_samples for spec in cfg.data.datasets]
     used = sum(min(r, c) if c else r for r, c in zip(rows, caps, strict=True))
     return max(1, math.ceil(cfg.train.epochs * used / cfg.effective_batch))
+
+
+def plan_sampler(cfg: RunConfig, prepared: Sequence[Any]) -> tuple[MixingSampler, int]:
+    """The run's sampler over the prepared datasets' training rows, and the run's total steps."""
+    rows = [len(p.train) for p in prepared]
+    total_steps = total_steps_for(cfg, rows)
+    sampler = sampler_from_config(
+        cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=total_steps, seed=cfg.run.seed
+    )
+    return sampler, total_steps
 
 
 def make_optimizer(cfg: RunConfig, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:

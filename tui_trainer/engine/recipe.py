@@ -6,10 +6,7 @@ prepared datasets) so that ``cleanup`` can drop them all, whatever way the run e
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +20,11 @@ from tui_trainer.engine.eventlog import EventLog
 from tui_trainer.engine.faults import Faults
 from tui_trainer.engine.fingerprint import check_resumable, config_fingerprint
 from tui_trainer.engine.memory import cuda_allocated, release_cuda_cache
-from tui_trainer.engine.optim import make_optimizer, make_scheduler, total_steps_for
+from tui_trainer.engine.optim import make_optimizer, make_scheduler, plan_sampler
 from tui_trainer.engine.progress_state import RunProgress
 from tui_trainer.engine.report import write_report
 from tui_trainer.engine.rng import restore_rng, seed_everything
-from tui_trainer.engine.rundir import PID_FILE, STOP_FILE, ResumeTarget, resolve_resume, shared_run_dir
+from tui_trainer.engine.rundir import STOP_FILE, ResumeTarget, mark_ended, mark_running, resolve_resume, shared_run_dir
 from tui_trainer.engine.state import (
     STATE_FORMAT,
     load_training_state,
@@ -35,23 +32,12 @@ from tui_trainer.engine.state import (
     read_trainer_state_strict,
     write_checkpoint_files,
 )
+from tui_trainer.engine.outcome import Outcome, nan_message, oom_message, stop_message
 from tui_trainer.engine.step import MinimumMicroBatchOOM, StepRunner, shard
 from tui_trainer.errors import CheckpointError, ConfigError, ResumeError
 
 MAX_NAN_STREAK = 3
 MAX_SAVE_FAILURES = 3
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    """finished | stopped."""
-    stop_reason: str | None
-    """Why the run stopped early (user, signal, stop_file, oom, nan), None when finished."""
-    checkpoint: Path | None
-    """The newest valid checkpoint left behind."""
-    message: str
-    """What happened, for people."""
 
 
 class TrainingRecipe:
@@ -61,6 +47,7 @@ class TrainingRecipe:
         self.controls = controls
         self.faults = faults
         self.run_dir: Path | None = None
+        self._stop_file: Path | None = None
         self.progress = RunProgress()
         self.session_started = time.monotonic()
         self.total_steps = 0
@@ -81,7 +68,7 @@ class TrainingRecipe:
     def setup(self, resume: str | Path | None) -> None:
         from accelerate import Accelerator
 
-        from tui_trainer.data.mixing import describe_plan, sampler_from_config
+        from tui_trainer.data.mixing import describe_plan
         from tui_trainer.data.prepare import prepare_all
         from tui_trainer.engine.model import (
             count_parameters,
@@ -108,11 +95,7 @@ class TrainingRecipe:
         self.tokenizer = load_tokenizer(cfg, model_path)
         with acc.main_process_first():  # rank 0 fills the cache; the others then read it
             self.prepared = prepare_all(cfg, self.tokenizer, on_event=self.events.emit)
-        rows = [len(p.train) for p in self.prepared]
-        self.total_steps = total_steps_for(cfg, rows)
-        self.sampler = sampler_from_config(
-            cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=self.total_steps, seed=cfg.run.seed
-        )
+        self.sampler, self.total_steps = plan_sampler(cfg, self.prepared)
         fingerprint = config_fingerprint(cfg, {p.name: Path(p.stats.cache_path).name for p in self.prepared})
         saved_state = self._check_resume_target(fingerprint)
         if plan.tf32:
@@ -132,6 +115,7 @@ class TrainingRecipe:
             on_oom=self._on_oom,
         )
         self.run_dir = shared_run_dir(acc, cfg, self.resume_target)
+        self._stop_file = self.run_dir / STOP_FILE
         self.checkpoints = CheckpointManager(
             self.run_dir / "checkpoints", keep_last=cfg.checkpoint.keep_last, keep_best=cfg.checkpoint.keep_best
         )
@@ -140,9 +124,7 @@ class TrainingRecipe:
             self.checkpoints.remove_partial()
             save_config(cfg, self.run_dir / "config.toml")
             self.events.open(self.run_dir / "events.jsonl")
-            (self.run_dir / STOP_FILE).unlink(missing_ok=True)
-            # Lets `runs` and the home screen tell a live run from one killed with -9.
-            (self.run_dir / PID_FILE).write_text(f"{socket.gethostname()}:{os.getpid()}\n", encoding="utf-8")
+            mark_running(self.run_dir)
         if self.resume_target is not None:
             for record in self.resume_target.skipped:
                 self.events.emit(ev.Warning_(self.step, message=f"skipped checkpoint {record.path.name}: {record.problem}"))
@@ -273,7 +255,7 @@ class TrainingRecipe:
         return max(epochs.values()) if epochs else 0.0
 
     def _poll_controls(self) -> str | None:
-        if self.run_dir is not None and (self.run_dir / STOP_FILE).exists():
+        if self._stop_file is not None and self._stop_file.exists():
             self.controls.request_stop("stop_file")
         while self.controls.pause.is_set() and not self.controls.stop.is_set():
             time.sleep(0.05)
@@ -335,7 +317,6 @@ class TrainingRecipe:
                 optimizer=self.optimizer,
                 scheduler=self.scheduler,
                 trainer_state=state,
-                lora=self.cfg.lora.enabled,
             )
 
         try:
@@ -357,7 +338,7 @@ class TrainingRecipe:
             return None
         self.save_failures = 0
         self.last_checkpoint = path
-        if reason == "best" or self.progress.best_step == self.step:
+        if self.progress.best_step == self.step:  # a "best" save always follows its eval
             self.checkpoints.best_step = self.step
         if reason == "final":
             self.checkpoints.final_step = self.step
@@ -383,35 +364,19 @@ class TrainingRecipe:
         restore_rng(rng_state)
 
     # ------------------------------------------------------------ endings
-    def _resume_hint(self) -> str:
-        return f"tui-trainer train {self.run_dir / 'config.toml'} --resume {self.run_dir}"
-
     def _stop(self, reason: str) -> Outcome:
         saved = self.save_checkpoint("signal" if reason == "signal" else "user")
         checkpoint = saved or self.last_checkpoint
-        if checkpoint is not None:
-            message = f"stopped at step {self.step} ({reason}); resume with: {self._resume_hint()}"
-        else:
-            message = f"stopped at step {self.step} ({reason}) without a checkpoint (the save failed)"
-        return self._stopped(reason, checkpoint, message)
+        return self._stopped(reason, checkpoint, stop_message(self.step, reason, self.run_dir, checkpoint is not None))
 
     def _stop_oom(self) -> Outcome:
         checkpoint = self.save_checkpoint("user") or self.last_checkpoint
-        message = (
-            f"out of GPU memory at step {self.step} even with micro-batch 1; turn on "
-            "train.gradient_checkpointing, lower data.max_seq_len, or set model.load_in_4bit = true, "
-            f"then resume with: {self._resume_hint()}"
-        )
-        return self._stopped("oom", checkpoint, message)
+        return self._stopped("oom", checkpoint, oom_message(self.step, self.run_dir))
 
     def _stop_nan(self, streak: int) -> Outcome:
         # No new save: the last good checkpoint is the one to go back to with a lower learning rate.
         checkpoint = self.last_checkpoint
-        message = (
-            f"{streak} steps in a row had a NaN/inf loss (step {self.step}); lower train.lr or set "
-            f"train.max_grad_norm, then resume from {checkpoint or 'the start'}"
-        )
-        return self._stopped("nan", checkpoint, message)
+        return self._stopped("nan", checkpoint, nan_message(streak, self.step, checkpoint))
 
     def _stopped(self, reason: str, checkpoint: Path | None, message: str) -> Outcome:
         self.events.emit(ev.RunStopped(self.step, reason=reason, checkpoint=_str(checkpoint), message=message))
@@ -453,7 +418,7 @@ class TrainingRecipe:
         """Drop every heavy reference and give CUDA memory back (runs in ``finally``)."""
         before = cuda_allocated()
         if self.run_dir is not None:
-            (self.run_dir / PID_FILE).unlink(missing_ok=True)
+            mark_ended(self.run_dir)
         acc = self.accelerator
         if acc is not None:
             acc.free_memory()

@@ -1,8 +1,10 @@
-"""Run directories: create one, and find what a ``--resume`` argument points at."""
+"""Run directories: create one, mark it live or ended, and find what a ``--resume`` argument points at."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,3 +109,14 @@ def shared_run_dir(accelerator, cfg: RunConfig, resume_target: ResumeTarget | No
     holder = [str(create_run_dir(cfg)) if accelerator.is_main_process else None]
     broadcast_object_list(holder)
     return Path(holder[0])
+
+
+def mark_running(run_dir: Path) -> None:
+    """Clear an old STOP request and write ``run.pid`` (``host:pid``): it lets ``runs`` and the
+    home screen tell a live run from one killed with -9."""
+    (run_dir / STOP_FILE).unlink(missing_ok=True)
+    (run_dir / PID_FILE).write_text(f"{socket.gethostname()}:{os.getpid()}\n", encoding="utf-8")
+
+
+def mark_ended(run_dir: Path) -> None:
+    (run_dir / PID_FILE).unlink(missing_ok=True)

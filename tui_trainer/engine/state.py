@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from tui_trainer.engine.checkpoints import TRAINER_STATE
 from tui_trainer.engine.rng import capture_rng
 from tui_trainer.errors import ResumeError
 
@@ -46,19 +47,22 @@ PT_FILES = {"optimizer.pt": "optimizer", "scheduler.pt": "scheduler", "rng.pt": 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
-def write_checkpoint_files(
-    directory: Path, *, model, optimizer, scheduler, trainer_state: dict[str, Any], lora: bool
-) -> None:
-    missing = TRAINER_STATE_KEYS - set(trainer_state)
-    extra = set(trainer_state) - TRAINER_STATE_KEYS
-    if missing or extra:
-        raise KeyError(f"trainer_state: missing {sorted(missing)}, unexpected {sorted(extra)}")
+def _key_problems(state: dict[str, Any]) -> str | None:
+    missing = TRAINER_STATE_KEYS - set(state)
+    extra = set(state) - TRAINER_STATE_KEYS
+    return f"missing keys {sorted(missing)}, unexpected keys {sorted(extra)}" if missing or extra else None
+
+
+def write_checkpoint_files(directory: Path, *, model, optimizer, scheduler, trainer_state: dict[str, Any]) -> None:
+    problem = _key_problems(trainer_state)
+    if problem:
+        raise KeyError(f"trainer_state: {problem}")
     # peft writes only the adapter; transformers writes model*.safetensors + config.json.
     model.save_pretrained(directory)
     torch.save({"optimizer": optimizer.state_dict()}, directory / "optimizer.pt")
     torch.save({"scheduler": scheduler.state_dict()}, directory / "scheduler.pt")
     torch.save({"rng": capture_rng()}, directory / "rng.pt")
-    (directory / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1, sort_keys=True), encoding="utf-8")
+    (directory / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def _load_named(path: Path, key: str) -> Any:
@@ -75,15 +79,14 @@ def _load_named(path: Path, key: str) -> Any:
 
 
 def read_trainer_state_strict(directory: Path) -> dict[str, Any]:
-    path = directory / "trainer_state.json"
+    path = directory / TRAINER_STATE
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ResumeError(f"{path}: unreadable ({err})") from None
-    missing = TRAINER_STATE_KEYS - set(state)
-    extra = set(state) - TRAINER_STATE_KEYS
-    if missing or extra:
-        raise ResumeError(f"{path}: missing keys {sorted(missing)}, unexpected keys {sorted(extra)}")
+    problem = _key_problems(state)
+    if problem:
+        raise ResumeError(f"{path}: {problem}")
     if state["format"] != STATE_FORMAT:
         raise ResumeError(f"{path}: checkpoint format {state['format']} is not supported (expected {STATE_FORMAT})")
     return state

@@ -9,6 +9,7 @@ GPU keep the exact optimization trajectory.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -103,13 +104,12 @@ class StepRunner:
         tokens_per_row = batch["attention_mask"].sum(dim=1)
         per_ds = torch.bincount(dataset_ids, weights=tokens_per_row.to(torch.float64))
         tokens_per_dataset = {i: int(v) for i, v in enumerate(per_ds.tolist()) if v}
-        loss = (loss_sum / max(n_loss_tokens, 1)).item()
-        grad_norm = self._clip()
-        finite = torch.isfinite(torch.tensor([loss, grad_norm])).all().item()
+        loss, grad_norm = self._loss_and_clip(loss_sum / max(n_loss_tokens, 1))
+        finite = math.isfinite(loss) and math.isfinite(grad_norm)
         if finite:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(loss, grad_norm, int(tokens_per_row.sum()), tokens_per_dataset, bool(finite))
+        return StepResult(loss, grad_norm, int(tokens_per_row.sum()), tokens_per_dataset, finite)
 
     def _accumulate(self, step: int, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         acc = self.accelerator
@@ -139,10 +139,14 @@ class StepRunner:
             loss_sum = acc.reduce(loss_sum, reduction="sum")
         return loss_sum, n_total
 
-    def _clip(self) -> float:
+    def _loss_and_clip(self, loss: torch.Tensor) -> tuple[float, float]:
+        """The step's loss and gradient norm (after clipping) as floats, read in one device sync."""
         max_norm = self.max_grad_norm if self.max_grad_norm > 0 else float("inf")
         norm = self.accelerator.clip_grad_norm_(self._params, max_norm)
-        return float(norm) if norm is not None else float("nan")
+        if norm is None:
+            return loss.item(), float("nan")
+        values = torch.stack([loss.float(), norm.float().to(loss.device)]).tolist()
+        return values[0], values[1]
 
 
 def shard(items: Sequence[tuple[int, int]], rank: int, world: int) -> list[tuple[int, int]]:
