@@ -80,6 +80,11 @@ def demo_config(
     )
 
 
+def with_steps(cfg, steps: int):
+    """The same config with ``train.max_steps`` changed (for warm-up runs)."""
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": steps})})
+
+
 def set_threads(threads: int | None) -> int:
     """Pin torch's intra-op threads (the same for every side of a comparison); returns the count in use."""
     import torch

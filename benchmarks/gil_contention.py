@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import demo_config, emit, machine, ratio, set_threads, stats
+from _common import demo_config, emit, machine, ratio, set_threads, stats, with_steps
 from ui_overhead import run_plain
 
 
@@ -87,14 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     burner_cpu: dict[str, list[float]] = {name: [] for name in works if name != "none"}
     with tempfile.TemporaryDirectory() as tmp:
         cfg = demo_config(Path(tmp), lora=False, seq_len=128, micro_batch_size=4, grad_accum=1, steps=args.steps)
-        run_plain(cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": 2})}))  # warm caches once
+        run_plain(with_steps(cfg, 2))  # warm caches once
         for _ in range(args.repeats):
             for name, work in works.items():
                 if work is None:
-                    tokens[name].append(run_plain(cfg)[0])
+                    tokens[name].append(run_plain(cfg))
                     continue
                 with Burner(work, args.burst_ms / 1000, args.period_ms / 1000) as burner:
-                    tokens[name].append(run_plain(cfg)[0])
+                    tokens[name].append(run_plain(cfg))
                 burner_cpu[name].append(burner.cpu_pct)
     base = statistics.median(tokens["none"])
     emit(

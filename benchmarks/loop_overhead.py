@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from _common import demo_config, emit, machine, ratio, set_threads, stats
+from _common import demo_config, emit, machine, ratio, set_threads, stats, with_steps
 
 
 @dataclass(frozen=True)
@@ -68,17 +68,13 @@ class Timed:
 def prefetch(cfg) -> list[dict[str, torch.Tensor]]:
     """The engine's global batches for ``cfg``: same prepared data, same seeded sampler, same order."""
     from tui_trainer.data.collate import fetch_batch
-    from tui_trainer.data.mixing import sampler_from_config
     from tui_trainer.data.prepare import prepare_all
     from tui_trainer.engine.model import load_tokenizer, resolve_model_path
-    from tui_trainer.engine.optim import total_steps_for
+    from tui_trainer.engine.optim import plan_sampler
 
     tokenizer = load_tokenizer(cfg, resolve_model_path(cfg.model.name_or_path))
     prepared = prepare_all(cfg, tokenizer)
-    rows = [len(p.train) for p in prepared]
-    sampler = sampler_from_config(
-        cfg.data, rows, global_batch_size=cfg.effective_batch, total_steps=total_steps_for(cfg, rows), seed=cfg.run.seed
-    )
+    sampler, _ = plan_sampler(cfg, prepared)
     return [fetch_batch(prepared, sampler.next_batch().items, tokenizer.pad_token_id) for _ in range(cfg.train.max_steps)]
 
 
@@ -194,7 +190,7 @@ def main() -> None:
         )
         batches = prefetch(cfg)  # also prepares (or finds cached) the demo datasets before any timing
         # Warm-up: one short run per side (allocator, lazy imports, kernels), not counted.
-        warm = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": 2})})
+        warm = with_steps(cfg, 2)
         raw_loop(warm, batches[:2], device)
         engine_loop(warm)
         raw_runs, engine_runs = [], []

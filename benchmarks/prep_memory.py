@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,9 @@ SIZES_MB = {"big": 30, "mid": 20, "small": 10}
 
 
 def rss_peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    from tui_trainer.prepare_cli import peak_rss_bytes
+
+    return peak_rss_bytes() / 2**20
 
 
 def generate(data_dir: Path, scale: float) -> None:

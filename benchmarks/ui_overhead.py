@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import demo_config, emit, machine, ratio, set_threads, stats
+from _common import demo_config, emit, machine, ratio, set_threads, stats, with_steps
 
 
 class StepClock:
@@ -63,7 +63,7 @@ class StepClock:
         return (self.tokens[-1] - self.tokens[0]) / (self.times[-1] - self.times[0])
 
 
-def run_plain(cfg: Any) -> tuple[float, dict[str, Any]]:
+def run_plain(cfg: Any) -> float:
     """``train()`` in a plain thread: the app's worker is a thread too, and on this machine
     torch trains at a very different speed in the main thread than in another one (measured
     up to 3x), which would swamp the UI's cost."""
@@ -83,7 +83,7 @@ def run_plain(cfg: Any) -> tuple[float, dict[str, Any]]:
     thread.join()
     if errors:
         raise errors[0]
-    return clock.tokens_per_s(), {}
+    return clock.tokens_per_s()
 
 
 def run_with_ui(cfg: Any) -> tuple[float, dict[str, Any]]:
@@ -131,11 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     ui_info: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = demo_config(Path(tmp), lora=False, seq_len=args.seq_len, micro_batch_size=args.micro_batch, grad_accum=1, steps=args.steps)
-        run_plain(cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": 2})}))  # warm caches once
+        run_plain(with_steps(cfg, 2))  # warm caches once
         order = ["plain", "ui", "ui", "plain"] * ((args.repeats + 1) // 2)
         for side in order[: 2 * args.repeats]:
             if side == "plain":
-                plain.append(run_plain(cfg)[0])
+                plain.append(run_plain(cfg))
             else:
                 value, info = run_with_ui(cfg)
                 ui.append(value)
