@@ -46,18 +46,6 @@ class FitResult:
     """Why each choice was made, one sentence each, for the wizard and the CLI."""
     size_class: str
     """``small``, ``medium`` or ``large`` (by training tokens; medium when unknown)."""
-    family: str = ""
-    """The preset that was resolved."""
-    level: str = ""
-    """The level that was resolved."""
-
-
-@dataclass(frozen=True)
-class _Plan:
-    micro_batch: int
-    load_in_4bit: bool
-    gradient_checkpointing: bool
-    estimate: MemoryEstimate
 
 
 def _bitsandbytes_usable(hardware: Hardware) -> bool:
@@ -112,7 +100,8 @@ def _variants(preset: Preset, hardware: Hardware, budget: int) -> Iterator[tuple
         yield from ((True, False), (True, True))
 
 
-def _search(preset: Preset, level: LevelSettings, hardware: Hardware, seq_len: int, budget: int) -> _Plan | None:
+def _search(preset: Preset, level: LevelSettings, hardware: Hardware, seq_len: int, budget: int) -> MemoryEstimate | None:
+    """The first plan that fits (its shape says micro-batch, 4-bit and checkpointing), or None."""
     effective = level.effective_batch
     devices = max(1, hardware.gpu_count)
     for four_bit, checkpointing in _variants(preset, hardware, budget):
@@ -120,7 +109,7 @@ def _search(preset: Preset, level: LevelSettings, hardware: Hardware, seq_len: i
             shape = _shape(preset, level, hardware, seq_len, micro, effective // micro, four_bit, checkpointing)
             estimate = estimate_memory(preset.facts, shape)
             if estimate.total <= budget:
-                return _Plan(micro, four_bit, checkpointing, estimate)
+                return estimate
     return None
 
 
@@ -196,9 +185,10 @@ def fit(preset: Preset, level_name: str, hardware: Hardware, data_tokens: int | 
                      f"effective batch {level.effective_batch}")  # fmt: skip
 
     budget = hardware.free_bytes
-    plan = _search(preset, level, hardware, seq_len, budget)
-    if plan is None:
+    estimate = _search(preset, level, hardware, seq_len, budget)
+    if estimate is None:
         raise _refusal(preset, level_name, level, hardware, seq_len, budget)
+    plan = estimate.shape
 
     precision, dtype, tf32 = _precision(hardware, preset.lora_enabled)
     if hardware.kind == "cuda":
@@ -249,7 +239,7 @@ def fit(preset: Preset, level_name: str, hardware: Hardware, data_tokens: int | 
         if steps < 20:
             notes.append("very few steps: consider more data or more epochs (--set train.epochs=...)")
     config = config_from_dict(raw, source=f"preset {preset.family} ({level_name}), {preset.source}")
-    return FitResult(config, plan.estimate, tuple(notes), size, preset.family, level_name)
+    return FitResult(config, estimate, tuple(notes), size)
 
 
 def fit_preset(name: str, level: str, hardware: Hardware, data_tokens: int | None = None,

@@ -15,6 +15,7 @@ accumulation) the gradients of earlier micro-batches are alive together.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -253,9 +254,8 @@ def estimate_memory(facts: ModelFacts, shape: TrainingShape) -> MemoryEstimate:
     grads_at_peak = grads if shape.grad_accum > 1 else head_grad
     temporaries = grads if shape.device == "cpu" else 0  # CPU foreach AdamW; CUDA uses the fused kernel
 
-    tensors = weights + adapter + 2 * grads + max(activations + logits + copies + grads_at_peak, grads + temporaries)
     base = CUDA_CONTEXT_BYTES if shape.device == "cuda" else CPU_PROCESS_BYTES
-    return MemoryEstimate(
+    estimate = MemoryEstimate(
         weights=weights,
         lora=adapter,
         gradients=grads,
@@ -265,12 +265,14 @@ def estimate_memory(facts: ModelFacts, shape: TrainingShape) -> MemoryEstimate:
         logits=logits,
         weight_copies=copies,
         update_temporaries=temporaries,
-        overhead=base + int(ALLOCATOR_SLACK * tensors),
+        overhead=0,
         shape=shape,
         total_params=facts.params,
         trainable_params=trainable,
         vocab=facts.vocab,
     )
+    # The allocator's slack grows with what PyTorch holds: tensor_bytes, the one formula for that.
+    return dataclasses.replace(estimate, overhead=base + int(ALLOCATOR_SLACK * estimate.tensor_bytes))
 
 
 def shape_from_config(cfg: RunConfig, hardware: Hardware) -> TrainingShape:

@@ -37,16 +37,9 @@ from tui_trainer import paths
 from tui_trainer.config import read_toml
 from tui_trainer.errors import ConfigError
 
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
-
 
 def is_shipped(path: Path) -> bool:
-    return _is_within(path, shipped_presets_dir())
+    return path.resolve().is_relative_to(shipped_presets_dir().resolve())
 
 
 def shipped_presets_dir() -> Path:

@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tui_trainer.presets import load_presets, params_label, user_presets_dir
+    from tui_trainer.presets import LEVELS, load_presets, params_label, user_presets_dir
 
     presets = load_presets()
     rows = [("NAME", "PARAMS", "TRAINS", "MODEL", "FROM")]
@@ -54,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    print(f"\nlevels: highspeed, quality, bestaccuracy. Your own presets: {user_presets_dir()}/*.toml")
+    print(f"\nlevels: {', '.join(LEVELS)}. Your own presets: {user_presets_dir()}/*.toml")
     return 0
 
 

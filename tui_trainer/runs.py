@@ -89,11 +89,6 @@ def list_checkpoints(run_dir: str | Path, *, verify: bool = False) -> list[Check
     return infos
 
 
-def read_events(run_dir: str | Path) -> list[Event]:
-    follower = EventFollower(run_dir)
-    return follower.poll()
-
-
 def _pid_alive(run_dir: Path) -> bool:
     try:
         host, _, pid = (run_dir / PID_FILE).read_text().strip().partition(":")
