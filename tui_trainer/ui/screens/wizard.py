@@ -130,8 +130,8 @@ class WizardScreen(Screen[None]):
         if preset == CUSTOM or preset is Select.BLANK or level is Select.BLANK:
             self._refresh_outputs()
             return
-        base = self.config or validate(self._raw)
         try:
+            base = self.config or validate(self._raw)  # an invalid form value: shown, not a crash
             fit = self.trainer.services.fit_preset(str(preset), str(level), self._hardware, self._data_tokens, base)
         except UserError as err:
             self._show_status(str(err), ok=False)
