@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 
 from tui_trainer.config import DatasetSpec
 from tui_trainer.data.arrow_sink import BATCH_ROWS, ArrowSink
+from tui_trainer.data.formats import DATA_EXTENSIONS, is_saved_dataset
 from tui_trainer.errors import DataError
 
-DATA_EXTENSIONS = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 SUPPORTED = ", ".join(DATA_EXTENSIONS)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _LIST_KEYS = ("data", "train", "rows", "records", "examples", "items")
@@ -58,12 +58,6 @@ def hub_offline() -> bool:
     if any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
         return True
     return bool(getattr(datasets.config, "HF_HUB_OFFLINE", False))
-
-
-def _is_saved_dataset(path: Path) -> bool:
-    return (path / "dataset_dict.json").is_file() or (
-        (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
-    )
 
 
 def _data_files(directory: Path) -> tuple[Path, ...]:
@@ -98,7 +92,7 @@ def resolve_source(spec: DatasetSpec, *, offline_ok: bool = False) -> ResolvedSo
         return ResolvedSource("demo", str(corpus), (corpus,))
     path = Path(raw).expanduser()
     if path.is_dir():
-        if _is_saved_dataset(path):
+        if is_saved_dataset(path):
             return ResolvedSource("saved", str(path))
         files = _data_files(path)
         if not files:

@@ -17,9 +17,10 @@ from textual.widgets import Button, DataTable, DirectoryTree, Footer, Input, Lab
 
 from tui_trainer.config import DatasetSpec
 from tui_trainer.data.demo import DEMO_CORPORA
+from tui_trainer.data.formats import is_saved_dataset
 from tui_trainer.ui.mix_draft import STRATEGIES, DraftDataset, MixDraft
 from tui_trainer.ui.widgets.bars import ShareBars
-from tui_trainer.ui.widgets.dataset_tree import DatasetTree, is_saved_dataset
+from tui_trainer.ui.widgets.dataset_tree import DatasetTree
 from tui_trainer.ui.widgets.timeline import StepTimeline
 
 if TYPE_CHECKING:

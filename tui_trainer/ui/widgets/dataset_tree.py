@@ -7,13 +7,7 @@ from pathlib import Path
 
 from textual.widgets import DirectoryTree
 
-DATASET_SUFFIXES = frozenset({".jsonl", ".json", ".csv", ".parquet", ".txt"})
-"""File types the data loader accepts (DESIGN §3)."""
-
-
-def is_saved_dataset(path: Path) -> bool:
-    """A directory written by ``datasets.Dataset.save_to_disk``."""
-    return (path / "dataset_info.json").is_file() or (path / "state.json").is_file()
+from tui_trainer.data.formats import DATA_EXTENSIONS
 
 
 class DatasetTree(DirectoryTree):
@@ -24,7 +18,7 @@ class DatasetTree(DirectoryTree):
             if path.name.startswith("."):
                 continue
             try:
-                if path.is_dir() or path.suffix.lower() in DATASET_SUFFIXES:
+                if path.is_dir() or path.suffix.lower() in DATA_EXTENSIONS:
                     yield path
             except OSError:
                 continue
