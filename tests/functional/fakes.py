@@ -171,7 +171,6 @@ def fixed_sample() -> SystemSample:
 def make_services(tmp: Path, engine: FakeEngine | None = None, runs: list[RunInfo] | None = None) -> Services:
     return Services(
         discover_runs=lambda out: list(runs or []),
-        list_checkpoints=lambda run: [],
         request_stop=lambda run: (Path(run) / "STOP").write_text("stop\n") or Path(run) / "STOP",
         train=engine or FakeEngine(tmp),
         inspect_dataset=fake_preview,

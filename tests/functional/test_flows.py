@@ -206,6 +206,20 @@ async def test_wizard_produces_expected_config(tmp_path: Path) -> None:
         assert started.train.lr == 5e-5 and started.run.name == "my-run"
 
 
+async def test_wizard_level_change_with_an_invalid_field_shows_the_problem(tmp_path: Path) -> None:
+    base = config_from_dict({"data": {"datasets": [{"name": "code", "path": "demo:python-code"}]}})
+    app = _app(tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.push_screen(WizardScreen(base, data_tokens=200_000))
+        await pilot.pause()
+        wiz = app.screen
+        await _type(pilot, "#f-train-lr", "-1")
+        wiz.query_one("#level", Select).value = "highspeed"  # refits from the form, which is invalid
+        await pilot.pause()
+        assert app.screen is wiz
+        assert "train.lr must be > 0" in static_text(wiz.query_one("#wiz-status", Static), width=300)
+
+
 async def test_picker_refuses_invalid_checkpoint_and_resumes_valid(tmp_path: Path) -> None:
     runs = fake_runs(tmp_path / "runs")
     run_dir = runs[0].path

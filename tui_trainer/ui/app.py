@@ -33,6 +33,7 @@ from tui_trainer.ui.screens.monitor import MonitorScreen
 from tui_trainer.ui.screens.resume import ResumePicker
 from tui_trainer.ui.screens.wizard import WizardScreen
 from tui_trainer.ui.services import Services
+from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.worker import DEFAULT_UI_RATE, EventForwarder, RepaintBudget, run_training
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -163,12 +164,9 @@ class TrainerApp(App[int]):
             self.run_state.status = "stopping"
         elif self.controls is not None and self.controls.pause.is_set() and self.run_state.running:
             self.run_state.status = "paused"
-        monitor = self._visible_local_monitor()
-        if monitor is not None:
-            monitor.show_state()
+        self._refresh_monitor()
         if isinstance(message.event, StepMetrics) and self.forwarder is not None and self.repaint_budget is not None:
-            chart_cpu = monitor.chart_cpu_spent() if monitor is not None else 0.0
-            self.forwarder.set_interval(self.repaint_budget.next_interval(exempt=chart_cpu))
+            self.forwarder.set_interval(self.repaint_budget.next_interval(exempt=LossChart.total_cpu_spent))
 
     def on_training_done(self, message: TrainingDone) -> None:
         result = message.result
@@ -180,9 +178,7 @@ class TrainerApp(App[int]):
                 self.run_state.status = result.status
             if result.message:
                 self.run_state.final_message = result.message
-        monitor = self._visible_local_monitor()
-        if monitor is not None:
-            monitor.show_state()
+        self._refresh_monitor()
         if self._exit_after_run:
             self.exit(result.exit_code, return_code=result.exit_code)
             return
@@ -195,9 +191,7 @@ class TrainerApp(App[int]):
         if self.run_state is not None:
             self.run_state.status = "failed"
             self.run_state.final_message = message.message
-        monitor = self._visible_local_monitor()
-        if monitor is not None:
-            monitor.show_state()
+        self._refresh_monitor()
         if self._exit_after_run:
             self.exit(message.exit_code, return_code=message.exit_code, message=message.message)
             return

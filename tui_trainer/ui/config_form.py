@@ -7,9 +7,9 @@ so the wizard accepts exactly what a TOML file would.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from tui_trainer.config import RunConfig, config_from_dict
+from tui_trainer.config import RunConfig, TrainSection, config_from_dict
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ FORM_FIELDS: tuple[FormField, ...] = (
     FormField("train.micro_batch_size", "micro batch", "int"),
     FormField("train.grad_accum", "grad accum", "int"),
     FormField("train.lr", "learning rate", "float"),
-    FormField("train.lr_scheduler", "scheduler", "choice", ("cosine", "linear", "constant")),
-    FormField("train.precision", "precision", "choice", ("auto", "fp32", "bf16", "fp16")),
+    FormField("train.lr_scheduler", "scheduler", "choice", get_args(TrainSection.model_fields["lr_scheduler"].annotation)),
+    FormField("train.precision", "precision", "choice", get_args(TrainSection.model_fields["precision"].annotation)),
     FormField("train.gradient_checkpointing", "grad ckpt", "bool"),
     FormField("train.eval_every", "eval every", "int"),
     FormField("checkpoint.every_steps", "ckpt every", "int"),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from tui_trainer.config import DataSection, Strategy, config_from_dict
+from tui_trainer.data.demo import DEMO_PREFIX
 from tui_trainer.errors import ConfigError
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -39,8 +40,8 @@ class DraftDataset:
 
 
 def _stem(path: str) -> str:
-    if path.startswith("demo:"):
-        return path.removeprefix("demo:")
+    if path.startswith(DEMO_PREFIX):
+        return path.removeprefix(DEMO_PREFIX)
     p = Path(path.rstrip("/"))
     return p.stem or p.name or "data"
 
@@ -131,10 +132,6 @@ class MixDraft:
         except ConfigError as err:
             return str(err)
         return None
-
-    def section(self) -> DataSection:
-        """The validated DataSection (call only when :meth:`validate` returned None)."""
-        return config_from_dict({"data": self.to_raw()}, source="mix").data
 
     def est_tokens(self) -> int | None:
         known = [getattr(d.preview, "est_tokens", None) for d in self.datasets]

@@ -26,9 +26,6 @@ class RunState:
     """Directory of the run (from run_started)."""
     name: str = ""
     """Run directory name, shown in the title."""
-    device: str = ""
-    plan: str = ""
-    """One-line description of the data mix."""
     status: str = "starting"
     """starting | training | paused | stopping | finished | stopped | failed."""
     step: int = 0
@@ -47,7 +44,6 @@ class RunState:
     """(step, eval loss) for the chart."""
     log: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     """Human-readable lines: checkpoints, warnings, epochs, OOM recoveries, the end."""
-    last_checkpoint: str | None = None
     final_message: str = ""
     log_total: int = 0
     """Lines ever appended to ``log`` (the deque drops old ones); widgets track what they showed."""
@@ -64,10 +60,6 @@ class RunState:
     @property
     def running(self) -> bool:
         return self.status in ("starting", "training", "paused", "stopping")
-
-    @property
-    def progress(self) -> float:
-        return self.step / self.total_steps if self.total_steps else 0.0
 
     def seconds_per_step(self) -> float | None:
         if len(self._recent) < 2:
@@ -102,8 +94,6 @@ class RunState:
     def _on_run_started(self, e: ev.RunStarted) -> None:
         self.run_dir = e.run_dir
         self.name = Path(e.run_dir).name
-        self.device = e.device
-        self.plan = e.plan
         self.total_steps = e.total_steps or self.total_steps
         self.step = e.step
         self.status = "training"
@@ -135,7 +125,6 @@ class RunState:
         self._log(e, f"eval loss {e.eval_loss:.4f}" + (f" ({parts})" if parts else "") + (" best" if e.best else ""))
 
     def _on_checkpoint_saved(self, e: ev.CheckpointSaved) -> None:
-        self.last_checkpoint = e.path
         self._log(e, f"checkpoint {Path(e.path).name} saved ({e.reason})")
 
     def _on_dataset_epoch(self, e: ev.DatasetEpoch) -> None:

@@ -23,12 +23,6 @@ def _discover_runs(output_dir: Path) -> list[Any]:
     return discover_runs(output_dir)
 
 
-def _list_checkpoints(run_dir: Path) -> list[Any]:
-    from tui_trainer.runs import list_checkpoints
-
-    return list_checkpoints(run_dir)
-
-
 def _request_stop(run_dir: Path) -> Path:
     from tui_trainer.runs import request_stop
 
@@ -115,8 +109,6 @@ class Services:
 
     discover_runs: Callable[[Path], list[Any]] = _discover_runs
     """runs.discover_runs: newest first."""
-    list_checkpoints: Callable[[Path], list[Any]] = _list_checkpoints
-    """runs.list_checkpoints of one run."""
     request_stop: Callable[[Path], Any] = _request_stop
     """runs.request_stop: write a run's STOP file."""
     follower: Callable[[Path], Any] = _follower

@@ -153,13 +153,6 @@ class RepaintBudget:
         return min(max(self.debt / self.share, 0.0), self.slowest)
 
 
-def default_train_fn() -> TrainFn:
-    """The real engine, imported only when a run starts (it pulls in torch)."""
-    from tui_trainer.engine.api import train
-
-    return train
-
-
 def run_training(
     train_fn: TrainFn,
     cfg: Any,
@@ -175,14 +168,12 @@ def run_training(
     show an error screen instead of dying with the terminal in raw mode. The app owns
     ``forwarder`` so it can flush a held-back step while the engine is paused.
     """
+    outcome: Message
     try:
-        result = train_fn(cfg, on_event=forwarder, resume=resume, controls=controls)
+        outcome = TrainingDone(train_fn(cfg, on_event=forwarder, resume=resume, controls=controls))
     except UserError as err:
-        forwarder.flush()
-        post(TrainingCrashed(str(err), user_error=True))
+        outcome = TrainingCrashed(str(err), user_error=True)
     except BaseException as err:  # noqa: BLE001 - a bug in the engine must still reach the screen
-        forwarder.flush()
-        post(TrainingCrashed(f"{type(err).__name__}: {err}", user_error=False, details=traceback.format_exc()))
-    else:
-        forwarder.flush()
-        post(TrainingDone(result))
+        outcome = TrainingCrashed(f"{type(err).__name__}: {err}", user_error=False, details=traceback.format_exc())
+    forwarder.flush()
+    post(outcome)

@@ -72,9 +72,9 @@ class HomeScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         table.add_columns("run", "status", "step", "best eval", "last checkpoint", "age")
-        self.action_reload()
 
     def on_screen_resume(self) -> None:
+        # Also sent when the screen is first pushed, after mount: the one initial read.
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -92,7 +92,7 @@ class HomeScreen(Screen[None]):
             total = run.total_steps or "?"
             best = "–" if run.best_eval is None else f"{run.best_eval:.4f}"
             last = run.last_checkpoint
-            last_text = "–" if last is None else f"step {last.step}" + ("" if last.valid else " (invalid)")
+            last_text = "–" if last is None else f"step {last.step}"  # the newest valid checkpoint
             table.add_row(run.name, status, f"{run.step}/{total}", best, last_text, format_age(now - run.updated), key=str(run.path))
         empty = not self._runs
         table.display = not empty

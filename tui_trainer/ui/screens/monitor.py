@@ -194,13 +194,6 @@ class MonitorScreen(Screen[None]):
             self._shown_status = s.status
             self.refresh_bindings()
 
-    def chart_cpu_spent(self) -> float:
-        """UI-thread CPU seconds the loss chart has spent drawing (it has its own budget)."""
-        try:
-            return self.query_one("#loss-chart", LossChart).cpu_spent
-        except NoMatches:
-            return 0.0
-
     def _metrics_text(self) -> Text:
         # Always two lines, whatever the width or the values: a height that never changes
         # means a step update never re-lays out the screen.
@@ -241,11 +234,9 @@ class MonitorScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pause", "checkpoint"):
-            if self.following:
-                return False  # hidden: another process's run can only be asked to stop
-            return self.state.running and self.state.status != "stopping"
-        if action == "stop":
+        if self.following and action in ("pause", "checkpoint"):
+            return False  # hidden: another process's run can only be asked to stop
+        if action in ("pause", "checkpoint", "stop"):
             return self.state.running and self.state.status != "stopping"
         return True
 

@@ -39,6 +39,10 @@ def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple
 class LossChart(PlotextPlot):
     """Line chart of the training loss, with eval loss as markers."""
 
+    total_cpu_spent = 0.0
+    """UI-thread CPU seconds every chart of the process has spent drawing (the step-update
+    budget leaves it out: the chart has its own)."""
+
     def __init__(self, min_interval: float = 2.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.min_interval = min_interval
@@ -49,8 +53,7 @@ class LossChart(PlotextPlot):
         self._pending: Timer | None = None
         self.draws = 0
         """Redraws so far (tests check the throttling)."""
-        self.cpu_spent = 0.0
-        """UI-thread CPU seconds spent drawing so far (the step-update budget leaves it out)."""
+
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -92,4 +95,4 @@ class LossChart(PlotextPlot):
         finally:
             elapsed = time.thread_time() - start
             self._draw_cost += elapsed
-            self.cpu_spent += elapsed
+            LossChart.total_cpu_spent += elapsed
