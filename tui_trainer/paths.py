@@ -1,8 +1,13 @@
-"""Where tui-trainer keeps its own files (demo model, dataset cache, user presets)."""
+"""Where tui-trainer keeps its own files (demo model, dataset cache, user presets), and how a
+built directory is put there safely when several processes build the same one."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -32,3 +37,35 @@ def user_config_dir() -> Path:
         return Path(override).expanduser()
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "tui-trainer"
+
+
+def install_dir(tmp: Path, final: Path, is_valid: Callable[[Path], bool], aside: Path) -> None:
+    """Rename the finished build ``tmp`` to ``final``. When ``final`` already exists and
+    ``is_valid`` accepts it, another process built the same thing first and it is kept;
+    otherwise (outdated, broken) it is moved to ``aside`` and ours takes its place."""
+    try:
+        os.replace(tmp, final)
+        return
+    except OSError:
+        if is_valid(final):
+            return
+    shutil.rmtree(aside, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(final, aside)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not is_valid(final):  # lost a second race to a valid build: fine
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def remove_older_than(parent: Path, pattern: str, seconds: float) -> None:
+    """Delete what matches ``pattern`` in ``parent`` and is older than ``seconds`` (temp
+    directories of builds whose process was killed)."""
+    now = time.time()
+    for leftover in parent.glob(pattern):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > seconds:
+                shutil.rmtree(leftover, ignore_errors=True)

@@ -16,11 +16,11 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tui_trainer import paths
 from tui_trainer.config import DataSection, DatasetSpec
 from tui_trainer.data.sources import ResolvedSource
 
@@ -109,28 +109,14 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
 
 
 def _install(tmp: Path, entry: Path, key: str) -> None:
-    try:
-        os.replace(tmp, entry)
-        return
-    except OSError:
-        if read_entry(entry, key) is not None:
-            return  # another process prepared the same entry first; its rows are the same as ours
+    # A valid entry in the way was prepared by another process from the same inputs: same rows.
     aside = entry.with_name(f".old-{entry.name}-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        os.replace(entry, aside)
-    try:
-        os.replace(tmp, entry)
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
+    paths.install_dir(tmp, entry, lambda p: read_entry(p, key) is not None, aside)
 
 
 def _remove_stale(root: Path) -> None:
     """Temp dirs left by killed preparations; a day old is long past any live build."""
-    now = time.time()
-    for p in root.glob(".tmp-*"):
-        with contextlib.suppress(OSError):
-            if now - p.stat().st_mtime > _STALE_TMP_SECONDS:
-                shutil.rmtree(p, ignore_errors=True)
+    paths.remove_older_than(root, ".tmp-*", _STALE_TMP_SECONDS)
 
 
 @contextlib.contextmanager

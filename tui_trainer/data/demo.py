@@ -13,7 +13,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,36 +95,12 @@ ABANDONED_AFTER_S = 3600
 
 
 def _remove_abandoned_builds(parent: Path) -> None:
-    now = time.time()
-    for leftover in parent.glob(".tiny-llama.*"):
-        try:
-            if now - leftover.stat().st_mtime > ABANDONED_AFTER_S:
-                shutil.rmtree(leftover, ignore_errors=True)
-        except OSError:
-            continue
+    paths.remove_older_than(parent, ".tiny-llama.*", ABANDONED_AFTER_S)
 
 
 def _install(tmp: Path, final: Path) -> None:
-    try:
-        os.replace(tmp, final)
-        return
-    except OSError:
-        if demo_model.is_current_build(final):
-            return  # another process won the race; its build is the same as ours
-    # An outdated or broken build sits in the way: move it aside, then put ours in place.
-    aside = final.with_name(f".tiny-llama.old-{os.getpid()}")
-    shutil.rmtree(aside, ignore_errors=True)
-    try:
-        os.replace(final, aside)
-    except FileNotFoundError:
-        pass
-    try:
-        os.replace(tmp, final)
-    except OSError:
-        if not demo_model.is_current_build(final):
-            raise
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
+    # A current build in the way came from another process that won the race: the same as ours.
+    paths.install_dir(tmp, final, demo_model.is_current_build, final.with_name(f".tiny-llama.old-{os.getpid()}"))
 
 
 def resolve_model_path(name_or_path: str) -> str:
