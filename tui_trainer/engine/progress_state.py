@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -27,9 +27,6 @@ class RunProgress:
     elapsed_seconds: float = 0.0
     """Training time of earlier sessions of this run (before the last resume)."""
 
-    KEYS = ("step", "tokens_seen", "tokens_per_dataset", "loss", "eval_loss", "best_eval", "best_step",
-            "evals_without_improvement", "elapsed_seconds")  # fmt: skip
-
     def add_tokens(self, per_dataset: dict[str, int], total: int) -> None:
         self.tokens_seen += total
         for name, count in per_dataset.items():
@@ -46,12 +43,13 @@ class RunProgress:
             self.evals_without_improvement += 1
         return improved
 
-    def to_state(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_state(self, session_seconds: float) -> dict[str, Any]:
+        """The counters for a checkpoint, whose ``elapsed_seconds`` includes this session."""
+        return {**asdict(self), "elapsed_seconds": self.elapsed_seconds + session_seconds}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> RunProgress:
-        return cls(**{key: state[key] for key in cls.KEYS})
+        return cls(**{f.name: state[f.name] for f in fields(cls)})
 
     def summary(self, total_steps: int, session_seconds: float) -> dict[str, Any]:
         seconds = self.elapsed_seconds + session_seconds

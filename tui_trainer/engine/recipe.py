@@ -285,8 +285,7 @@ class TrainingRecipe:
     # ------------------------------------------------------------ checkpoints
     def _trainer_state(self, reason: str) -> dict[str, Any]:
         return {
-            **self.progress.to_state(),
-            "elapsed_seconds": self.progress.elapsed_seconds + self._session_seconds(),
+            **self.progress.to_state(self._session_seconds()),
             "format": STATE_FORMAT,
             "total_steps": self.total_steps,
             "epoch": self._epoch(),

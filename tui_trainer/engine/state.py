@@ -9,6 +9,7 @@ missing or unexpected key: a checkpoint that only half-matches is worse than non
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +17,24 @@ import torch
 from safetensors.torch import load_file
 
 from tui_trainer.engine.checkpoints import TRAINER_STATE
+from tui_trainer.engine.progress_state import RunProgress
 from tui_trainer.engine.rng import capture_rng
 from tui_trainer.errors import ResumeError
 
 STATE_FORMAT = 1
-TRAINER_STATE_KEYS = frozenset(
-    {
-        "format",
-        "step",
-        "total_steps",
-        "epoch",
-        "tokens_seen",
-        "tokens_per_dataset",
-        "sampler",
-        "fingerprint",
-        "loss",
-        "eval_loss",
-        "best_eval",
-        "best_step",
-        "evals_without_improvement",
-        "micro_batch_size",
-        "grad_accum",
-        "elapsed_seconds",
-        "reason",
-        "time",
-        "lora",
-    }
-)
+TRAINER_STATE_KEYS = frozenset(f.name for f in fields(RunProgress)) | {
+    "format",
+    "total_steps",
+    "epoch",
+    "sampler",
+    "fingerprint",
+    "micro_batch_size",
+    "grad_accum",
+    "reason",
+    "time",
+    "lora",
+}
+"""trainer_state.json holds exactly these: the run's counters plus what resuming checks."""
 PT_FILES = {"optimizer.pt": "optimizer", "scheduler.pt": "scheduler", "rng.pt": "rng"}
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
