@@ -142,7 +142,7 @@ class TrainingRecipe:
                 precision=plan.precision,
                 tf32=plan.tf32,
                 attn_implementation=str(getattr(unwrapped.config, "_attn_implementation", "eager")),
-                pin_memory=acc.device.type == "cuda",
+                pin_memory=self.runner.pin_memory,
                 trainable_params=trainable,
                 total_params=total,
                 resumed_from=str(self.resume_target.checkpoint) if self.resume_target else None,
@@ -170,7 +170,6 @@ class TrainingRecipe:
         every_seconds = cfg.checkpoint.every_minutes * 60
         last_save = time.monotonic()
         nan_streak = 0
-        pin = acc.device.type == "cuda"  # pinned host memory makes the non_blocking copy truly async
         if cfg.train.eval_at_start and self.step == 0 and self.progress.eval_loss is None:
             self._eval()
         self.model.train()
@@ -185,11 +184,9 @@ class TrainingRecipe:
                 self.events.emit(ev.DatasetEpoch(self.step, name=names[ds_index], epoch=epoch))
             mine = shard(batch.items, acc.process_index, acc.num_processes)
             tensors = fetch_batch(self.prepared, mine, pad_id)
-            if pin:
-                tensors = {k: v.pin_memory() for k, v in tensors.items()}
             dataset_ids = torch.tensor([d for d, _ in mine], dtype=torch.long)
             try:
-                result = self.runner.run(self.step, tensors, dataset_ids, len(mine))
+                result = self.runner.run(self.step, tensors, dataset_ids)
             except MinimumMicroBatchOOM:
                 return self._stop_oom()
             self.scheduler.step()

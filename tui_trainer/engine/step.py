@@ -75,10 +75,10 @@ class StepRunner:
         self.faults = faults
         self.on_oom = on_oom
         self._params = [p for p in model.parameters() if p.requires_grad]
+        self.pin_memory = accelerator.device.type == "cuda"
+        """Micro-batches go through pinned host memory, which makes the non_blocking copy truly async."""
 
-    def run(
-        self, step: int, batch: dict[str, torch.Tensor], dataset_ids: torch.Tensor, global_rows: int
-    ) -> StepResult:
+    def run(self, step: int, batch: dict[str, torch.Tensor], dataset_ids: torch.Tensor) -> StepResult:
         """Compute the update for ``batch`` (this process's shard) and apply it unless non-finite."""
         rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -95,7 +95,7 @@ class StepRunner:
                 if self.micro_batch_size <= 1:
                     raise MinimumMicroBatchOOM() from None
                 self.micro_batch_size = max(1, self.micro_batch_size // 2)
-                accum = -(-global_rows // self.micro_batch_size)
+                accum = -(-batch["input_ids"].size(0) // self.micro_batch_size)
                 self.on_oom(self.micro_batch_size, accum)
                 # Redo the same step from the same random state: dropout masks match a run without the OOM.
                 torch.set_rng_state(rng)
@@ -124,6 +124,10 @@ class StepRunner:
         loss_sum = torch.zeros((), device=acc.device)
         for index, start in enumerate(starts):
             chunk = _trim({k: v[start : start + self.micro_batch_size] for k, v in batch.items()})
+            # Pinned after trimming: pinning copies into a dense buffer, while a trimmed view of an
+            # already pinned batch is not dense, and the copy to the GPU would stage it unpinned.
+            if self.pin_memory:
+                chunk = {k: v.pin_memory() for k, v in chunk.items()}
             chunk = {k: v.to(acc.device, non_blocking=True) for k, v in chunk.items()}
             last = index == len(starts) - 1
             sync = contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(self.model)
