@@ -160,10 +160,6 @@ class TrainerApp(App[int]):
         if self.run_state is None:
             return
         self.run_state.apply(message.event)
-        if self.controls is not None and self.controls.stop.is_set() and self.run_state.running:
-            self.run_state.status = "stopping"
-        elif self.controls is not None and self.controls.pause.is_set() and self.run_state.running:
-            self.run_state.status = "paused"
         self._refresh_monitor()
         if isinstance(message.event, StepMetrics) and self.forwarder is not None and self.repaint_budget is not None:
             self.forwarder.set_interval(self.repaint_budget.next_interval(exempt=LossChart.total_cpu_spent))

@@ -96,7 +96,8 @@ class RunState:
         self.name = Path(e.run_dir).name
         self.total_steps = e.total_steps or self.total_steps
         self.step = e.step
-        self.status = "training"
+        if self.status == "starting":  # a pause or stop asked for while starting stays shown
+            self.status = "training"
         where = f"resumed from {Path(e.resumed_from).name}" if e.resumed_from else "started"
         self._log(e, f"run {where} on {e.device}, {e.total_steps} steps")
 
