@@ -227,8 +227,11 @@ class DatasetsScreen(Screen[None]):
 
     # -- rendering -------------------------------------------------------------------
     def _refresh_all(self, select: int | None = None, keep_editor: bool = False) -> None:
+        """Redraw after a change; ``keep_editor`` is an edit of the selected dataset's fields
+        (the editor and the preview stay as they are)."""
         table = self.query_one("#datasets", DataTable)
-        shares = dict(self.draft.normalized())
+        rows = self.draft.normalized()
+        shares = dict(rows)
         if keep_editor and table.row_count == len(self.draft.datasets):
             for i, d in enumerate(self.draft.datasets):
                 table.update_cell(str(i), self._mix_col, self._mix_cell(i, d, shares), update_width=True)
@@ -239,15 +242,21 @@ class DatasetsScreen(Screen[None]):
         for wid in ("#range-label", "#start-step", "#end-step"):
             self.query_one(wid).display = strategy == "sequential"
         self.query_one("#ds-editor").display = bool(self.draft.datasets) and strategy != "uniform"
-        self.query_one("#mix-bars", ShareBars).display = strategy != "sequential"
-        self.query_one("#mix-bars", ShareBars).set_shares(self.draft.normalized())
-        self.query_one("#phase-table").display = strategy == "curriculum" and bool(self.draft.datasets)
-        self.query_one("#phase-table", Static).update(self._phase_table())
-        self.query_one("#timeline").display = strategy == "sequential"
-        self.query_one("#timeline", StepTimeline).set_ranges([(d.name, d.start_step, d.end_step) for d in self.draft.datasets])
+        bars = self.query_one("#mix-bars", ShareBars)
+        bars.display = strategy != "sequential"
+        bars.set_shares(rows)
+        # Hidden panels are not redrawn: a strategy change comes through here before they show.
+        phases = self.query_one("#phase-table", Static)
+        phases.display = strategy == "curriculum" and bool(self.draft.datasets)
+        if phases.display:
+            phases.update(self._phase_table())
+        timeline = self.query_one("#timeline", StepTimeline)
+        timeline.display = strategy == "sequential"
+        if timeline.display:
+            timeline.set_ranges([(d.name, d.start_step, d.end_step) for d in self.draft.datasets])
         if not keep_editor:
             self._load_editor()
-        self._show_preview()
+            self._show_preview()
         self._show_validation()
 
     def _rebuild_table(self, table: DataTable, shares: dict[str, float], cursor: int) -> None:
