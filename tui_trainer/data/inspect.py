@@ -16,8 +16,14 @@ import pyarrow.parquet as pq
 
 from tui_trainer.config import DatasetSpec
 from tui_trainer.data.shapes import RecordShape, detect_shape
-from tui_trainer.data.sources import iter_records, load_records, resolve_source
-from tui_trainer.errors import DataError
+from tui_trainer.data.sources import (
+    empty_file_error,
+    iter_records,
+    load_records,
+    no_records_error,
+    parquet_error,
+    resolve_source,
+)
 
 SAMPLE = 200
 _PREVIEW_CHARS = 160
@@ -43,30 +49,36 @@ class DatasetPreview:
     """Field names of the records."""
 
 
-def _count(path: Path) -> int:
+def _count_and_sample(path: Path, k: int) -> tuple[int, list[dict[str, Any]]]:
+    """Records in ``path`` and the first ``k`` of them, parsing the file once."""
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty; it needs at least one record")
+        raise empty_file_error(path)
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        with path.open("rb") as fh:
-            return sum(1 for line in fh if line.strip())
-    if suffix == ".parquet":
-        try:
-            return pq.ParquetFile(path).metadata.num_rows
-        except Exception as err:  # pyarrow raises ArrowInvalid or OSError for a non-Parquet file
-            raise DataError(f"{path}: not a readable Parquet file ({err}); re-export it or use JSONL/CSV") from None
-    return sum(1 for _ in iter_records(path))
+    if suffix in (".jsonl", ".parquet"):  # counted without parsing records
+        if suffix == ".jsonl":
+            with path.open("rb") as fh:
+                n = sum(1 for line in fh if line.strip())
+        else:
+            try:
+                n = pq.ParquetFile(path).metadata.num_rows
+            except Exception as err:  # pyarrow raises ArrowInvalid or OSError for a non-Parquet file
+                raise parquet_error(path, err) from None
+        return n, [rec for _, rec in itertools.islice(iter_records(path), k)] if n else []
+    n, sample = 0, []
+    for n, (_, rec) in enumerate(iter_records(path), 1):
+        if n <= k:
+            sample.append(rec)
+    return n, sample
 
 
 def _sample_files(files: tuple[Path, ...]) -> tuple[int, list[dict[str, Any]]]:
     rows, sample = 0, []
     for path in files:
-        n = _count(path)
+        n, first = _count_and_sample(path, SAMPLE - len(sample))
         if n == 0:
-            raise DataError(f"{path}: no records found (blank lines or a header only); it needs at least one record")
+            raise no_records_error(path)
         rows += n
-        if len(sample) < SAMPLE:
-            sample.extend(rec for _, rec in itertools.islice(iter_records(path), SAMPLE - len(sample)))
+        sample.extend(first)
     return rows, sample
 
 

@@ -256,14 +256,26 @@ def _parquet_tables(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Tab
         for batch in pf.iter_batches(batch_size=batch_rows):
             yield pa.Table.from_batches([batch])
     except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(f"{path}: not a readable Parquet file ({err}); re-export it or use JSONL/CSV") from None
+        raise parquet_error(path, err) from None
+
+
+def empty_file_error(path: Path) -> DataError:
+    return DataError(f"{path}: the file is empty; it needs at least one record")
+
+
+def no_records_error(path: Path) -> DataError:
+    return DataError(f"{path}: no records found (blank lines or a header only); it needs at least one record")
+
+
+def parquet_error(path: Path, err: Exception) -> DataError:
+    return DataError(f"{path}: not a readable Parquet file ({err}); re-export it or use JSONL/CSV")
 
 
 def _write_file(sink: ArrowSink, path: Path) -> None:
     sink.flush()  # a batch never mixes files, so a type error names the right file and line
     sink.source = path
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty; it needs at least one record")
+        raise empty_file_error(path)
     before = sink.total
     if path.suffix.lower() == ".parquet":
         row = 0
@@ -274,7 +286,7 @@ def _write_file(sink: ArrowSink, path: Path) -> None:
         for line, record in _READERS[path.suffix.lower()](path):
             sink.add(line, record)
     if sink.total == before:
-        raise DataError(f"{path}: no records found (blank lines or a header only); it needs at least one record")
+        raise no_records_error(path)
 
 
 def _load_files(files: Iterable[Path], work_dir: Path, label: str) -> datasets.Dataset:
