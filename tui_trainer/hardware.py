@@ -212,17 +212,21 @@ def _visible_indices(nvml: Any, count: int) -> list[int]:
     return picked
 
 
+def _visible_handles(nvml: Any) -> list[tuple[int, Any]]:
+    """(NVML index, handle) of each GPU this process may use (CUDA_VISIBLE_DEVICES applies)."""
+    return [(i, nvml.nvmlDeviceGetHandleByIndex(i)) for i in _visible_indices(nvml, int(nvml.nvmlDeviceGetCount()))]
+
+
 def _probe_gpus() -> Hardware | None:
     nvml = _nvml()
     if nvml is None:
         return None
     try:
-        indices = _visible_indices(nvml, int(nvml.nvmlDeviceGetCount()))
-        if not indices:
+        handles = _visible_handles(nvml)
+        if not handles:
             return None
         devices = []
-        for index in indices:
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        for _, handle in handles:
             mem = nvml.nvmlDeviceGetMemoryInfo(handle)
             major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
             name = _text(nvml.nvmlDeviceGetName(handle))
@@ -268,9 +272,7 @@ def sample_gpu_stats() -> list[GpuStats]:
         return []
     stats: list[GpuStats] = []
     try:
-        indices = _visible_indices(nvml, int(nvml.nvmlDeviceGetCount()))
-        for index in indices:
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        for index, handle in _visible_handles(nvml):
             mem = nvml.nvmlDeviceGetMemoryInfo(handle)
             util = _optional(nvml.nvmlDeviceGetUtilizationRates, handle)
             temp = _optional(nvml.nvmlDeviceGetTemperature, handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0))

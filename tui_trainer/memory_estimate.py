@@ -19,12 +19,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tui_trainer.hardware import GIB as GB
+
 if TYPE_CHECKING:
     from tui_trainer.config import RunConfig
     from tui_trainer.hardware import Hardware
     from tui_trainer.presets import ModelFacts
-
-GB = 1024**3
 
 NF4_BITS_PER_PARAM = 4 + 8 / 64 + 32 / (64 * 256)
 """NF4 with double quantization: 4-bit codes, an 8-bit absmax per 64 weights, an fp32 scale per 256 absmax."""

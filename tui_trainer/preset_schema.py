@@ -17,6 +17,11 @@ from pydantic.dataclasses import dataclass as validated_dataclass
 LEVELS = ("highspeed", "quality", "bestaccuracy")
 SIZE_CLASSES = ("small", "medium", "large")
 
+
+def unknown_level(level: str) -> str:
+    return f"unknown level {level!r}; levels are {', '.join(LEVELS)}"
+
+
 SMALL_DATA_BELOW_TOKENS = 1_000_000
 """Fewer training tokens than this is "small" data: a few thousand examples."""
 LARGE_DATA_FROM_TOKENS = 100_000_000
@@ -232,7 +237,7 @@ class _PresetFile(BaseModel):
             return levels  # pydantic reports the type error
         unknown = sorted(set(levels) - set(LEVELS))
         if unknown:
-            raise ValueError(f"unknown level {unknown[0]!r}; levels are {', '.join(LEVELS)}")
+            raise ValueError(unknown_level(unknown[0]))
         missing = [name for name in LEVELS if name not in levels]
         if missing:
             raise ValueError(f"missing level {missing[0]!r}; every preset defines {', '.join(LEVELS)}")

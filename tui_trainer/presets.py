@@ -32,6 +32,7 @@ from tui_trainer.preset_schema import (  # noqa: F401  (re-exported: the public 
     _LoraTable,
     _PresetFile,
     size_class,
+    unknown_level,
 )
 from tui_trainer import paths
 from tui_trainer.config import read_toml
@@ -171,7 +172,7 @@ def get_preset(name: str, user_dir: Path | None = None) -> Preset:
 
 def check_level(level: str) -> str:
     if level not in LEVELS:
-        raise ConfigError(f"unknown level {level!r}; levels are {', '.join(LEVELS)}")
+        raise ConfigError(unknown_level(level))
     return level
 
 

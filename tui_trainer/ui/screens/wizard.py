@@ -16,6 +16,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 from tui_trainer.config import RunConfig, dumps_config, save_config
 from tui_trainer.errors import UserError
+from tui_trainer.hardware import GIB
 from tui_trainer.ui.config_form import FORM_FIELDS, FormField, format_value, get_value, parse_value, validate, with_value
 from tui_trainer.ui.screens.modals import SavePathScreen
 
@@ -31,7 +32,7 @@ def _field_id(field: FormField) -> str:
 
 
 def _gib(n: int | float | None) -> str:
-    return "?" if n is None else f"{n / 1024**3:.1f} GiB"
+    return "?" if n is None else f"{n / GIB:.1f} GiB"
 
 
 class WizardScreen(Screen[None]):

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from tui_trainer.hardware import GIB
 from tui_trainer.ui.widgets.quiet_update import update_if_changed
 
 HISTORY = 60
@@ -37,7 +38,7 @@ class SystemSample:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 1024**3:.1f}"
+    return f"{n / GIB:.1f}"
 
 
 class SystemPanel(Vertical):
