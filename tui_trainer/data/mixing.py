@@ -268,12 +268,8 @@ class MixingSampler:
             rows=self.rows,
         )
         planned = self.schedule.cumulative(step)
-        if planned == cursors:
-            self._offset = [0] * len(cursors)
-            self._anchor = None
-        else:
-            self._offset = [c - p for c, p in zip(cursors, planned)]
-            self._anchor = step
+        self._offset = [c - p for c, p in zip(cursors, planned)]
+        self._anchor = None if planned == cursors else step  # a state from another plan joins here
         self._step = step
         self._cursor = cursors
 

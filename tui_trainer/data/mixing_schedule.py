@@ -156,13 +156,16 @@ class Schedule:
         """The phase that step ``step`` belongs to (the last phase for steps past the plan)."""
         return bisect.bisect_right(self._starts, step) - 1
 
+    def _phase_ending(self, step: int) -> int:
+        # Rows drawn during step k are cumulative(k + 1) - cumulative(k); the step that
+        # *ends* a phase must still use that phase's rounding, so look up step - 1.
+        return self.phase_index(step - 1) if step > 0 else 0
+
     def cumulative(self, step: int) -> list[int]:
         """Rows given by each dataset during steps [0, step)."""
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
-        # Rows drawn during step k are cumulative(k + 1) - cumulative(k); the step that
-        # *ends* a phase must still use that phase's rounding, so look up step - 1.
-        p = self.phase_index(step - 1) if step > 0 else 0
+        p = self._phase_ending(step)
         phase = self.phases[p]
         out = list(self._base[p])
         for i, c in zip(phase.members, phase.cumulative(step - phase.start, self.batch)):
@@ -172,8 +175,7 @@ class Schedule:
     def carry(self, step: int) -> list[float]:
         """Rounding error each dataset carries into ``step`` within its current phase."""
         out = [0.0] * self.n_datasets
-        p = self.phase_index(step - 1) if step > 0 else 0
-        phase = self.phases[p]
+        phase = self.phases[self._phase_ending(step)]
         for i, c in zip(phase.members, phase.carry(step - phase.start, self.batch)):
             out[i] = c
         return out
