@@ -12,7 +12,7 @@ import json
 import os
 import sysconfig
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +53,8 @@ class CorpusSpec:
     """Upper bound on the summed UTF-8 size of the documents' text."""
     description: str
     """One line for help texts and error messages."""
-
-
-CORPORA: dict[str, CorpusSpec] = {
-    spec.name: spec
-    for spec in (
-        CorpusSpec("demo:python-code", "python-code", CODE_CAP_BYTES, "Python standard-library source files"),
-        CorpusSpec("demo:python-docs", "python-docs", DOCS_CAP_BYTES, "docstrings of the standard library"),
-    )
-}
+    documents: Callable[[], Iterator[str]]
+    """Produces the documents, uncapped."""
 
 
 def stdlib_root() -> Path:
@@ -123,6 +116,15 @@ def docs_documents() -> Iterator[str]:
                     yield doc.strip()
 
 
+CORPORA: dict[str, CorpusSpec] = {
+    spec.name: spec
+    for spec in (
+        CorpusSpec("demo:python-code", "python-code", CODE_CAP_BYTES, "Python standard-library source files", code_documents),
+        CorpusSpec("demo:python-docs", "python-docs", DOCS_CAP_BYTES, "docstrings of the standard library", docs_documents),
+    )
+}
+
+
 def capped(documents: Iterator[str], cap_bytes: int) -> list[str]:
     """The documents in order up to (not including) the first one that would pass ``cap_bytes``."""
     kept: list[str] = []
@@ -137,8 +139,7 @@ def capped(documents: Iterator[str], cap_bytes: int) -> list[str]:
 
 
 def build_documents(spec: CorpusSpec) -> list[str]:
-    source = code_documents() if spec.file_stem == "python-code" else docs_documents()
-    return capped(source, spec.cap_bytes)
+    return capped(spec.documents(), spec.cap_bytes)
 
 
 def write_jsonl_atomic(path: Path, documents: list[str]) -> None:
