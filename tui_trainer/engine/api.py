@@ -66,7 +66,7 @@ def train(
     if isinstance(faults, str):
         faults = Faults(faults)
     faults = faults if faults is not None else Faults.from_env()
-    log = EventLog([on_event] if on_event else [])
+    log = EventLog([on_event])
     recipe = TrainingRecipe(cfg, log, controls, faults)
     try:
         recipe.setup(resume)
