@@ -80,6 +80,13 @@ def engine_like_step(model, optimizer, batches, *, autocast=None) -> Callable[[]
     return step
 
 
+def estimate_ratio(label: str, estimate, measured: int) -> float:
+    """Estimated / measured tensor bytes, printed for the log (``pytest -s``)."""
+    ratio = estimate.tensor_bytes / measured
+    print(f"{label}: measured {measured / 2**20:.1f} MiB, estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")
+    return ratio
+
+
 def measured_cpu_bytes(model, optimizer, vocab: int, micro_batch: int, seq_len: int, grad_accum: int, *, autocast=None) -> int:
     """Live tensor bytes plus the peak of one engine-like step on random batches of that shape,
     after one tiny step so the optimizer states exist (AdamW creates them lazily) as at any later step."""
@@ -128,9 +135,7 @@ def test_demo_model_full_training_on_cpu():
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, fused=False)
     vocab = model.config.vocab_size
     measured = measured_cpu_bytes(model, optimizer, vocab, cfg.train.micro_batch_size, cfg.data.max_seq_len, cfg.train.grad_accum)
-    ratio = estimate.tensor_bytes / measured
-    print(f"demo full training, micro-batch {cfg.train.micro_batch_size} x {cfg.data.max_seq_len}: "
-          f"measured {measured / 2**20:.1f} MiB, estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")  # fmt: skip
+    ratio = estimate_ratio(f"demo full training, micro-batch {cfg.train.micro_batch_size} x {cfg.data.max_seq_len}", estimate, measured)
     assert 0.75 <= ratio <= 1.25
 
 
@@ -158,9 +163,7 @@ def test_lora_with_gqa_bias_and_checkpointing_on_cpu():
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=False)
         measured = measured_cpu_bytes(model, optimizer, facts.vocab, shape.micro_batch, shape.seq_len, shape.grad_accum)
         estimate = estimate_memory(facts, dataclasses.replace(shape, gradient_checkpointing=checkpointing))
-        ratio = estimate.tensor_bytes / measured
-        print(f"LoRA, checkpointing {checkpointing}: measured {measured / 2**20:.1f} MiB, "
-              f"estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")  # fmt: skip
+        ratio = estimate_ratio(f"LoRA, checkpointing {checkpointing}", estimate, measured)
         assert 0.75 <= ratio <= 1.25
 
 
@@ -191,9 +194,7 @@ def test_lora_on_a_bf16_base_under_autocast_on_cpu():
 
     measured = measured_cpu_bytes(model, optimizer, facts.vocab, shape.micro_batch, shape.seq_len, shape.grad_accum, autocast=autocast)
     estimate = estimate_memory(facts, shape)
-    ratio = estimate.tensor_bytes / measured
-    print(f"LoRA bf16 autocast: measured {measured / 2**20:.1f} MiB, "
-          f"estimated {estimate.tensor_bytes / 2**20:.1f} MiB, ratio {ratio:.3f}")  # fmt: skip
+    ratio = estimate_ratio("LoRA bf16 autocast", estimate, measured)
     assert 0.75 <= ratio <= 1.25
 
 
