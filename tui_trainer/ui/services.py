@@ -131,7 +131,7 @@ class Services:
     """memory_estimate.estimate_for_config for an edited config of a preset family."""
     system_sample: Callable[[], SystemSample | None] | None = _system_sample
     """GPU or host stats for the monitor's panel; None hides the sampling."""
-    sample_every: float = 1.0
+    sample_every: float = 2.0
     """Seconds between system samples; 0 samples once (deterministic screenshots)."""
     poll_every: float = 0.5
     """Seconds between reads of a followed run's events.jsonl; 0 reads once."""

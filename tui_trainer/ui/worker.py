@@ -37,7 +37,7 @@ STEP_UPDATE_SHARE = 0.006
 loss chart's 0.4% (widgets/loss_chart.py) the UI takes about 1% of a core, and the engine's
 throughput with the app attached stays within about that of its throughput without it."""
 
-SLOWEST_REPAINT = 1.0
+SLOWEST_REPAINT = 2.0
 """Seconds between step updates at most, however expensive a repaint is."""
 
 TrainFn = Callable[..., Any]
