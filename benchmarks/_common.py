@@ -44,7 +44,7 @@ def demo_config(
     Periodic checkpoints and evals are off unless asked for; the engine still evaluates and
     saves once at the very end of a finished run, which the benchmarks keep out of their timings.
     """
-    from tui_trainer.config import config_from_dict
+    from tui_trainer.config.schema import config_from_dict
 
     return config_from_dict(
         {
@@ -128,3 +128,24 @@ def machine() -> dict[str, Any]:
 
 def emit(result: dict[str, Any]) -> None:
     print(json.dumps(result, indent=1, sort_keys=False))
+
+
+def add_loop_arguments(parser, *, steps: int) -> None:
+    """The timing options every engine-versus-baseline loop benchmark shares."""
+    parser.add_argument("--steps", type=int, default=steps, help="optimizer steps per timed run (>= 2)")
+    parser.add_argument("--repeats", type=int, default=4, help="timed runs per side, interleaved ABBA (even is best)")
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--micro-batch", type=int, default=4)
+    parser.add_argument("--grad-accum", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for both sides (0 = torch default)")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke setting: 3 steps, 1 repeat, seq 32")
+
+
+def parse_loop_arguments(parser):
+    """Parsed options, with --quick applied and the 2-step minimum (step 1 is outside the timing window) checked."""
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.repeats, args.seq_len, args.micro_batch, args.grad_accum = 3, 1, 32, 2, 2
+    if args.steps < 2:
+        parser.error("--steps must be at least 2 (step 1 is the warm-up outside the timing window)")
+    return args

@@ -84,7 +84,7 @@ def read_back(path: Path) -> float:
 
 def short_run(cfg) -> Path:
     """A real run that leaves checkpoints at every ``checkpoint.every_steps``; returns its run dir."""
-    from tui_trainer.engine.api import train
+    from tui_trainer.api import train
 
     result = train(cfg)
     if result.status != "finished" or result.run_dir is None:
@@ -107,8 +107,8 @@ def run_state(cfg, checkpoint: Path) -> tuple[Any, Any, Any]:
 
 def load(checkpoint: Path, model, optimizer, scheduler, *, lora: bool) -> dict[str, float]:
     """The engine's resume path for one checkpoint, timed per phase."""
-    from tui_trainer.engine.checkpoints import verify_checkpoint
-    from tui_trainer.engine.state import load_training_state, load_weights, read_trainer_state_strict
+    from tui_trainer.engine.checkpoint.store import verify_checkpoint
+    from tui_trainer.engine.checkpoint.state import load_training_state, load_weights, read_trainer_state_strict
 
     t0 = time.perf_counter()
     problem = verify_checkpoint(checkpoint, full=True)
@@ -124,7 +124,7 @@ def load(checkpoint: Path, model, optimizer, scheduler, *, lora: bool) -> dict[s
 
 
 def save(manager, step: int, model, optimizer, scheduler, trainer_state: dict) -> dict[str, Any]:
-    from tui_trainer.engine.state import write_checkpoint_files
+    from tui_trainer.engine.checkpoint.state import write_checkpoint_files
 
     serialize = [0.0]
 
@@ -143,7 +143,7 @@ def save(manager, step: int, model, optimizer, scheduler, trainer_state: dict) -
 
 def first_step_seconds(cfg, resume: Path | None) -> float:
     """Seconds from calling train() to its first StepMetrics event; the run is then stopped."""
-    from tui_trainer.engine.api import train
+    from tui_trainer.api import train
     from tui_trainer.engine.events import StepMetrics
 
     stop = threading.Event()
@@ -162,8 +162,8 @@ def first_step_seconds(cfg, resume: Path | None) -> float:
 
 
 def bench_variant(root: Path, *, lora: bool, repeats: int, seq_len: int, run_steps: int) -> dict[str, Any]:
-    from tui_trainer.engine.checkpoints import CheckpointManager, checkpoint_name
-    from tui_trainer.engine.state import read_trainer_state_strict
+    from tui_trainer.engine.checkpoint.store import CheckpointManager, checkpoint_name
+    from tui_trainer.engine.checkpoint.state import read_trainer_state_strict
 
     cfg = demo_config(
         root / "runs", lora=lora, seq_len=seq_len, micro_batch_size=4, grad_accum=2, steps=run_steps,

@@ -31,7 +31,7 @@ SIZES_MB = {"big": 30, "mid": 20, "small": 10}
 
 
 def rss_peak_mib() -> float:
-    from tui_trainer.prepare_cli import peak_rss_bytes
+    from tui_trainer.cli.prepare import peak_rss_bytes
 
     return peak_rss_bytes() / 2**20
 
@@ -78,10 +78,10 @@ def build_tokenizer(data_dir: Path, out: Path) -> None:
 def worker(scenario: str, data_dir: Path, tok_dir: Path, work: Path) -> dict:
     from transformers import AutoTokenizer
 
-    from tui_trainer.config import DataSection, config_from_dict
+    from tui_trainer.config.schema import DataSection, config_from_dict
     from tui_trainer.data import packing  # noqa: F401  (imports counted in the idle baseline)
-    from tui_trainer.data.prepare import prepare_all, prepare_dataset
-    from tui_trainer.data.tokenize import FEATURES, BatchTokenizer  # noqa: F401
+    from tui_trainer.data.prep.prepare import prepare_all, prepare_dataset
+    from tui_trainer.data.prep.tokenize import FEATURES, BatchTokenizer  # noqa: F401
 
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
     idle = rss_peak_mib()
@@ -108,8 +108,8 @@ def _all_in_memory(data_dir: Path, tokenizer, max_seq_len: int) -> int:
     import datasets
     import numpy as np
 
-    from tui_trainer.data.packing import pack
-    from tui_trainer.data.tokenize import FEATURES
+    from tui_trainer.data.prep.packing import pack
+    from tui_trainer.data.prep.tokenize import FEATURES
 
     texts = {}
     for name in SIZES_MB:

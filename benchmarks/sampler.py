@@ -16,7 +16,7 @@ import platform
 import statistics
 import time
 
-from tui_trainer.data.mixing import MixingSampler, MixSource
+from tui_trainer.data.mixing.sampler import MixingSampler, MixSource
 
 
 def build(n_datasets: int, batch: int, rows: int, strategy: str) -> MixingSampler:

@@ -17,16 +17,20 @@ __all__ = ["ConfigError", "RunConfig", "__version__", "load_config", "train"]
 
 def __getattr__(name: str):
     # Lazy so `import tui_trainer` stays cheap (the CLI's --help must not import torch).
-    if name in ("load_config", "RunConfig"):
-        from tui_trainer import config
+    if name == "load_config":
+        from tui_trainer.config.io import load_config
 
-        return getattr(config, name)
+        return load_config
+    if name == "RunConfig":
+        from tui_trainer.config.schema import RunConfig
+
+        return RunConfig
     if name == "ConfigError":
         from tui_trainer.errors import ConfigError
 
         return ConfigError
     if name == "train":
-        from tui_trainer.engine.api import train
+        from tui_trainer.api import train
 
         return train
     raise AttributeError(name)

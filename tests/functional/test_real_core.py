@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.helpers import static_text, wait_until
+from tests.functional.helpers import home_read, static_text, wait_until
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.home import HomeScreen
 from tui_trainer.ui.screens.wizard import WizardScreen
@@ -42,7 +42,9 @@ async def test_home_reads_a_real_runs_directory(tmp_path: Path) -> None:
     ]
     (run / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     app = TrainerApp(services=Services(system_sample=None, clock=lambda: 1.7e9 + 65), output_dir=tmp_path / "runs")
-    async with app.run_test(size=(100, 32)):
+    async with app.run_test(size=(100, 32)) as pilot:
         assert isinstance(app.screen, HomeScreen)
-        row = [str(c) for c in app.screen.query_one("#runs-table").get_row_at(0)]
+        await home_read(pilot, app)
+        table = app.screen.query_one("#runs-table")
+        row = [str(c) for c in table.get_row_at(0)]
         assert row[0] == "demo-20231114-221320" and row[2] == "12/80" and row[5] == "1m ago"

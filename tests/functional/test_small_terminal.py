@@ -1,11 +1,16 @@
-"""Every screen works at 80x24: it renders, its footer shows keys, and help opens; NO_COLOR is honoured."""
+"""Every screen works at 80x24: it renders, its footer shows keys, and help opens; under NO_COLOR errors and focus stay readable."""
 
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
+from tests.functional.fakes import make_services
+from tests.functional.helpers import contrast, rendered_cells, wait_until
 from tests.functional.scenes import SCENES, prepare_scratch
+from tui_trainer.config.schema import config_from_dict
+from tui_trainer.ui.app import TrainerApp
+from tui_trainer.ui.screens.wizard import WizardScreen
 from tui_trainer.ui.screens.modals import HelpScreen
 
 
@@ -38,9 +43,29 @@ async def test_screen_at_80x24(name, tmp_path, monkeypatch) -> None:
             app.services.train.gate.set()
 
 
-async def test_no_color_env_is_respected(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.chdir(tmp_path)
-    app = SCENES["home_empty"].make_app()
-    async with app.run_test(size=(80, 24)):
-        assert app.no_color
+@pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
+async def test_errors_and_focus_stay_readable(no_color, tmp_path, monkeypatch) -> None:
+    """Under NO_COLOR Textual greys every colour by luminance: pure red error text became
+    colour 54 on 18 (contrast 1.6), the blue focus ring 101 on 39. WCAG: text >= 4.5, a focus
+    indicator >= 3."""
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    app = TrainerApp(services=make_services(tmp_path), output_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.no_color is no_color
+        base = config_from_dict({"data": {"datasets": [{"name": "code", "path": "demo:python-code"}]}})
+        app.push_screen(WizardScreen(base, data_tokens=200_000))
+        await wait_until(pilot, lambda: isinstance(app.screen, WizardScreen) and app.screen.ready)
+        field = app.screen.query_one("#f-train-grad-accum", Input)
+        field.focus()
+        field.value = "0"
+        await pilot.pause()
+        status = app.screen.query_one("#wiz-status")
+        error = [c for c in rendered_cells(app, status.region) if "grad_accum" in c[0]]
+        assert error, "the error text is not on screen"
+        assert min(contrast(fg, bg) for _, fg, bg in error) >= 4.5
+        ring = [c for c in rendered_cells(app, field.region) if set(c[0]) <= set("▊▎▁▔")]
+        assert ring, "the focused input has no border"
+        assert min(contrast(fg, bg) for _, fg, bg in ring) >= 3.0

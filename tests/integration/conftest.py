@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tui_trainer.config import RunConfig, config_from_dict, save_config
+from tui_trainer.config.schema import RunConfig, config_from_dict
+
+from tui_trainer.config.io import save_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +96,38 @@ def popen(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         env={**os.environ, **(env or {})},
         cwd=ROOT,
     )
+
+
+def run_events(run_dir: Path) -> list[dict]:
+    """Every event of a run, from its events.jsonl."""
+    return [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
+
+
+def wait_for_steps(launcher: subprocess.Popen, runs_dir: Path, steps: int, timeout: float = 300) -> None:
+    """Wait until the run ``launcher`` started under ``runs_dir`` has logged ``steps`` step events.
+
+    Fails at once, with the launcher's output, if it exits before that."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = list(Path(runs_dir).glob("it-*/events.jsonl"))
+        if found and sum(e["type"] == "step" for e in run_events(found[0].parent)) >= steps:
+            return
+        assert launcher.poll() is None, launcher.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"no {steps} steps under {runs_dir} within {timeout} s")
+
+
+def sigterm_after_steps(cfg_path: Path, runs_dir: Path, steps: int, *, nproc: int = 2, timeout: float = 120) -> tuple[int, str]:
+    """Launch ``train cfg_path --nproc N``, SIGTERM the launcher after ``steps`` steps; its exit code and stderr."""
+    launcher = popen("train", str(cfg_path), "--nproc", str(nproc))
+    try:
+        wait_for_steps(launcher, runs_dir, steps)
+        launcher.send_signal(signal.SIGTERM)
+        _, err = launcher.communicate(timeout=timeout)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    return launcher.returncode, err
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from tests.integration.conftest import demo_cfg, write_cfg
-from tui_trainer.cli import main
-from tui_trainer.config import config_from_dict, save_config
+from tui_trainer.cli.main import main
+from tui_trainer.config.schema import config_from_dict
+from tui_trainer.config.io import save_config
 
 
 def _run(capsys, *argv):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import shutil
 import weakref
 
 import psutil
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from tests.integration.conftest import demo_cfg, final_weights
-from tui_trainer.engine.api import train
+from tui_trainer.api import train
 from tui_trainer.errors import CheckpointError, ResumeError
 
 pytestmark = pytest.mark.slow
@@ -21,10 +22,21 @@ def _events(kind):
     return seen, (lambda e: seen.append(e) if e.TYPE == kind else None)
 
 
+@pytest.fixture(scope="module")
+def checkpointed_run(tmp_path_factory):
+    """One 8-step run with checkpoints at 2, 4, 6 and 8; each damage case corrupts its own copy."""
+    base = tmp_path_factory.mktemp("corrupt-base")
+    first = train(demo_cfg(base, max_steps=8, checkpoint={"every_steps": 2, "every_minutes": 0, "keep_last": 5}))
+    assert first.status == "finished"
+    return first.run_dir
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "manifest"])
-def test_corrupt_newest_checkpoint_is_skipped_for_the_previous(tmp_path, damage):
-    first = train(demo_cfg(tmp_path, max_steps=8, checkpoint={"every_steps": 2, "every_minutes": 0, "keep_last": 5}))
-    ckpts = first.run_dir / "checkpoints"
+def test_corrupt_newest_checkpoint_is_skipped_for_the_previous(tmp_path, damage, checkpointed_run):
+    run_dir = tmp_path / "runs" / checkpointed_run.name
+    shutil.copytree(checkpointed_run, run_dir)
+    (run_dir / "run.pid").unlink(missing_ok=True)
+    ckpts = run_dir / "checkpoints"
     newest = ckpts / "step-00000008"
     target = newest / "optimizer.pt"
     if damage == "truncate":
@@ -37,7 +49,7 @@ def test_corrupt_newest_checkpoint_is_skipped_for_the_previous(tmp_path, damage)
         (newest / "manifest.json").unlink()
     warnings, hook = _events("warning")
     started, hook2 = _events("run_started")
-    resumed = train(demo_cfg(tmp_path, max_steps=10), resume=first.run_dir, on_event=lambda e: (hook(e), hook2(e)))
+    resumed = train(demo_cfg(tmp_path, max_steps=10), resume=run_dir, on_event=lambda e: (hook(e), hook2(e)))
     assert started[0].resumed_from.endswith("step-00000006")
     assert any("step-00000008" in w.message for w in warnings)
     assert resumed.final_step == 10
@@ -100,15 +112,18 @@ def test_nan_loss_skips_then_stops(tmp_path):
 def test_stop_file_stops_gracefully(tmp_path):
     def hook(event):
         if event.TYPE == "step" and event.step == 3:
-            (tmp_path / "marker").write_text("x")
-            run_dirs = list((tmp_path / "runs").iterdir())
-            (run_dirs[0] / "STOP").write_text("stop")
+            (run_dir,) = (tmp_path / "runs").iterdir()
+            (run_dir / "STOP").write_text("stop")
 
     result = train(demo_cfg(tmp_path, max_steps=50), on_event=hook)
     assert result.stop_reason == "stop_file" and result.final_step == 3 and result.exit_code == 75
-    assert not (result.run_dir / "STOP").exists() or True  # removed on the next start, not now
+    assert result.checkpoint is not None and result.checkpoint.name == "step-00000003"
+    # The request stays until the next start clears it, so a monitor still sees what was asked.
+    assert (result.run_dir / "STOP").read_text() == "stop"
     resumed = train(demo_cfg(tmp_path, max_steps=5), resume="auto")
-    assert resumed.status == "finished" and not (result.run_dir / "STOP").exists()
+    assert resumed.run_dir == result.run_dir
+    assert resumed.status == "finished" and resumed.final_step == 5
+    assert not (result.run_dir / "STOP").exists()
 
 
 def test_early_stopping_ends_normally_and_keeps_best(tmp_path, monkeypatch):
@@ -131,20 +146,21 @@ def test_early_stopping_ends_normally_and_keeps_best(tmp_path, monkeypatch):
 
 
 def test_five_runs_release_models_and_memory(tmp_path, monkeypatch):
-    from tui_trainer.engine import model as model_module
+    from tui_trainer.tasks.causal_lm import CausalLMTask
 
     refs = []
-    original = model_module.load_model
+    original = CausalLMTask.build_model
 
-    def tracking_load_model(*args, **kwargs):
-        model = original(*args, **kwargs)
+    def tracking_build_model(self, *args, **kwargs):
+        model = original(self, *args, **kwargs)
         refs.append(weakref.ref(model))
         return model
 
-    monkeypatch.setattr(model_module, "load_model", tracking_load_model)
+    monkeypatch.setattr(CausalLMTask, "build_model", tracking_build_model)
     rss = []
     for index in range(5):
-        train(demo_cfg(tmp_path / str(index), max_steps=2))
+        # Each run minimal (one step, a one-row final eval, no checkpoints); it still builds, trains and saves a model.
+        train(demo_cfg(tmp_path / str(index), max_steps=1, eval_max_rows=1, checkpoint={"every_steps": 0, "every_minutes": 0, "keep_last": 1}))
         gc.collect()
         assert refs[-1]() is None, f"run {index}: the model is still referenced after train() returned"
         rss.append(psutil.Process().memory_info().rss)

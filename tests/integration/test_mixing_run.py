@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tui_trainer.config import config_from_dict
-from tui_trainer.engine.api import train
+from tui_trainer.config.schema import config_from_dict
+from tui_trainer.api import train
 
 pytestmark = pytest.mark.slow
 

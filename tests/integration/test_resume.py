@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.integration.conftest import assert_bitwise_equal, demo_cfg, final_weights, popen, write_cfg, cli
-from tui_trainer.engine.api import train
+from tui_trainer.api import train
 
 pytestmark = pytest.mark.slow
 
@@ -113,11 +113,21 @@ def test_resume_across_dataset_epoch_boundary(tmp_path):
 
 def test_negative_control_without_sampler_and_rng_state_differs(tmp_path, straight, monkeypatch):
     """Proves the bitwise test can fail: skipping the sampler/RNG restore changes the weights."""
-    from tui_trainer.data import mixing
-    from tui_trainer.engine import recipe
+    from tui_trainer.data.mixing import sampler as mixing
+    from tui_trainer.engine import recipe_checkpoints as recipe  # where load_checkpoint restores the RNG
 
     monkeypatch.setattr(mixing.MixingSampler, "load_state_dict", lambda self, state: None)
     monkeypatch.setattr(recipe, "restore_rng", lambda state: None)
     _, resumed = _run_stopped_then_resumed(demo_cfg(tmp_path), 4)
     a, b = final_weights(straight.run_dir), final_weights(resumed.run_dir)
     assert any(not (a[k] == b[k]).all() for k in a)
+
+
+def test_skipped_checkpoint_warning_carries_the_step_the_run_continues_from(tmp_path):
+    first = train(demo_cfg(tmp_path, max_steps=6, checkpoint={"every_steps": 2, "every_minutes": 0, "keep_last": 5}))
+    (first.run_dir / "checkpoints" / "step-00000006" / "manifest.json").unlink()
+    warnings = []
+    resumed = train(demo_cfg(tmp_path, max_steps=7), resume=first.run_dir,
+                    on_event=lambda e: warnings.append(e) if e.TYPE == "warning" else None)  # fmt: skip
+    (skipped,) = [w for w in warnings if "step-00000006" in w.message]
+    assert skipped.step == 4 and resumed.final_step == 7

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from tests.integration.conftest import demo_cfg, final_weights
-from tui_trainer.config import config_from_dict
-from tui_trainer.engine.api import train
+from tui_trainer.config.schema import config_from_dict
+from tui_trainer.api import train
 from tui_trainer.engine.control import Controls
 from tui_trainer.engine.eventlog import EventLog
 from tui_trainer.engine.faults import Faults
@@ -72,7 +72,7 @@ def test_lora_adapter_reloads_with_plain_peft_and_gives_same_logits(tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tui_trainer.data.demo import ensure_demo_model
+    from tui_trainer.demo.catalog import ensure_demo_model
 
     cfg = demo_cfg(tmp_path, lora=True, max_steps=3, lr=1e-2)
     recipe = TrainingRecipe(cfg, EventLog(), Controls(), Faults())

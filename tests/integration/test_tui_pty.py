@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer.config import save_config
-from tui_trainer.data.demo import demo_run_config
-from tui_trainer.runs import discover_runs, list_checkpoints
+from tui_trainer.config.io import save_config
+from tui_trainer.demo.catalog import demo_run_config
+from tui_trainer.runs.listing import discover_runs, list_checkpoints
 
 pexpect = pytest.importorskip("pexpect")
 pyte = pytest.importorskip("pyte")
@@ -69,16 +69,22 @@ def test_sighup_stops_with_checkpoint_and_exit_75(tmp_path: Path) -> None:
         else:
             pytest.fail("the step count never moved on screen:\n" + "\n".join(screen.display))
         child.kill(signal.SIGHUP)
+        after = b""
         while True:  # drain until the app has restored the terminal and exited
             try:
-                stream.feed(child.read_nonblocking(65536, timeout=120))
+                chunk = child.read_nonblocking(65536, timeout=120)
             except pexpect.EOF:
                 break
+            after += chunk
+            stream.feed(chunk)
         child.wait()
     finally:
         if child.isalive():
             child.kill(signal.SIGKILL)
     assert child.exitstatus == 75, f"exit {child.exitstatus} / signal {child.signalstatus}"
+    # The terminal (tmux keeps it on SIGHUP) shows how the run ended and the exact resume command.
+    printed = after.decode("utf-8", "replace")
+    assert "tui-trainer: " in printed and "--resume" in printed, printed[-2000:]
     runs = discover_runs(out)
     assert len(runs) == 1 and runs[0].status == "stopped"
     checkpoints = list_checkpoints(runs[0].path, verify=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.functional.helpers import static_text, wait_until
-from tui_trainer.data.demo import demo_run_config
-from tui_trainer.runs import list_checkpoints
+from tui_trainer.demo.catalog import demo_run_config
+from tui_trainer.runs.listing import list_checkpoints
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.monitor import MonitorScreen
 from tui_trainer.ui.services import Services

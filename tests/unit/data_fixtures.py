@@ -75,6 +75,6 @@ def write_jsonl(path: Path, records: Iterable[Any]) -> Path:
 
 
 def spec(path: Any, name: str = "ds", **fields: Any):
-    from tui_trainer.config import DatasetSpec
+    from tui_trainer.config.schema import DatasetSpec
 
     return DatasetSpec(name=name, path=str(path), **fields)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tui_trainer.engine.checkpoints import CheckpointManager, checkpoint_name, verify_checkpoint
+from tui_trainer.engine.checkpoint.store import CheckpointManager, checkpoint_name, verify_checkpoint
 
 
 def _writer(payload: bytes = b"x" * 100):

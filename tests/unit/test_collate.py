@@ -6,9 +6,9 @@ import datasets
 import pytest
 import torch
 
-from tui_trainer.data.collate import collate, fetch_batch
-from tui_trainer.data.prepare import PreparedDataset
-from tui_trainer.data.tokenize import FEATURES
+from tui_trainer.data.batches import collate, fetch_batch
+from tui_trainer.data.prep.prepare import PreparedDataset
+from tui_trainer.data.prep.tokenize import FEATURES
 
 PAD = 0
 

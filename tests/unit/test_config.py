@@ -8,16 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_trainer.config import (
-    RunConfig,
-    apply_override,
-    config_fields,
-    config_from_dict,
-    dumps_config,
-    load_config,
-    loads_config,
-    save_config,
-)
+from tui_trainer.config.io import apply_override, dumps_config, load_config, loads_config, save_config
+from tui_trainer.config.schema import RunConfig, config_fields, config_from_dict
 from tui_trainer.errors import ConfigError
 
 DS = [{"name": "code", "path": "demo:python-code"}]

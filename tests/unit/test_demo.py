@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from tui_trainer import paths
-from tui_trainer.config import RunConfig
-from tui_trainer.data import demo, demo_corpus, demo_model
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.demo import catalog as demo
+from tui_trainer.demo import corpus as demo_corpus
+from tui_trainer.demo import tiny_llama as demo_model
 from tui_trainer.errors import ConfigError, DataError, ModelError, UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -263,7 +265,7 @@ def test_two_processes_building_at_once_both_get_the_same_complete_model(tmp_pat
     for name in demo.DEMO_CORPORA:
         src = demo.demo_corpus_path(name)
         (corpora / src.name).write_bytes(src.read_bytes())
-    code = "from tui_trainer.data.demo import ensure_demo_model; print(ensure_demo_model())"
+    code = "from tui_trainer.demo.catalog import ensure_demo_model; print(ensure_demo_model())"
     procs = [
         subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         for _ in range(2)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from tui_trainer.config import config_from_dict
+from tui_trainer.config.schema import config_from_dict
 from tui_trainer.engine import events as ev
 from tui_trainer.engine.control import Controls
 from tui_trainer.engine.eventlog import EventLog
 from tui_trainer.engine.faults import Faults
-from tui_trainer.engine.fingerprint import config_fingerprint, fingerprint_diff
+from tui_trainer.engine.checkpoint.fingerprint import config_fingerprint, fingerprint_diff
 from tui_trainer.engine.rng import capture_rng, restore_rng
 from tui_trainer.errors import ConfigError
 

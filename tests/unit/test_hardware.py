@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from tui_trainer import hardware
+from tui_trainer.planning import hardware
 from tui_trainer.errors import ConfigError
-from tui_trainer.hardware import GIB, detect_hardware, sample_gpu_stats, sample_host_stats, simulated_gpu
+from tui_trainer.planning.hardware import GIB, detect_hardware, sample_gpu_stats, sample_host_stats, simulated_gpu
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.data_fixtures import spec, tiny_tokenizer, write_jsonl  # noqa: F401
 from tui_trainer.data.inspect import inspect_dataset
-from tui_trainer.data.shapes import RecordShape
+from tui_trainer.data.prep.shapes import RecordShape
 from tui_trainer.errors import DataError
 
 

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from tui_trainer.config import config_from_dict
-from tui_trainer.hardware import GIB, Hardware, simulated_gpu
-from tui_trainer.memory_estimate import (
+from tui_trainer.config.schema import config_from_dict
+from tui_trainer.planning.hardware import GIB, Hardware, simulated_gpu
+from tui_trainer.planning.memory_estimate import (
     NF4_BITS_PER_PARAM,
     TrainingShape,
     estimate_for_config,
@@ -16,7 +16,7 @@ from tui_trainer.memory_estimate import (
     lora_params,
     shape_from_config,
 )
-from tui_trainer.presets import get_preset
+from tui_trainer.planning.presets import get_preset
 
 CPU = Hardware(kind="cpu", name="test CPU", total_bytes=64 * GIB, free_bytes=64 * GIB, bf16=False,
                compute_capability=None, gpu_count=0, simulated=True, cpu_cores=8, ram_bytes=64 * GIB)  # fmt: skip
@@ -76,17 +76,23 @@ def test_activations_and_logits_grow_linearly_with_tokens():
     one = estimate_memory(f, lora_shape(micro_batch=1))
     four = estimate_memory(f, lora_shape(micro_batch=4))
     longer = estimate_memory(f, lora_shape(micro_batch=1, seq_len=4096))
-    assert four.activations == 4 * one.activations and four.logits == 4 * one.logits
-    assert longer.activations == 4 * one.activations
+    assert four.activations == 4 * one.activations and longer.activations == 4 * one.activations
+    # Logits and their gradient grow with the tokens; the chunked loss's fp32 scratch does not.
+    per_token = 2 * 2 * f.vocab  # bf16 logits + bf16 gradient buffer
+    assert four.logits - one.logits == 3 * 1024 * per_token and longer.logits == four.logits
+    unchunked = estimate_memory(f, lora_shape(micro_batch=4, loss_chunk=0))
+    assert unchunked.logits == 4 * estimate_memory(f, lora_shape(micro_batch=1, loss_chunk=0)).logits
     assert four.weights == one.weights and four.optimizer == one.optimizer
 
 
-def test_logits_dominate_for_a_large_vocabulary():
-    """Qwen's 152k vocabulary: fp32 cross-entropy buffers outweigh the activations of a 0.5B model."""
+def test_chunked_loss_on_a_large_vocabulary():
+    """Qwen's 152k vocabulary: bf16 logits and their bf16 gradient, plus the fp32 scratch of 1024
+    positions (not of all 4096): under half of what an fp32 copy of every logit cost."""
+    vocab = facts("qwen2.5-0.5b").vocab
     est = estimate_memory(facts("qwen2.5-0.5b"), lora_shape())
-    assert est.logits > est.activations
     tokens = 4 * 1024
-    assert est.logits == tokens * facts("qwen2.5-0.5b").vocab * (2 + 3 * 4)
+    assert est.logits < tokens * vocab * (2 + 3 * 4) / 2
+    assert est.logits == tokens * vocab * 2 * 2 + 1024 * vocab * 2 * 4
 
 
 def test_gradient_checkpointing_keeps_only_block_inputs():

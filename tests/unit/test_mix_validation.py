@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tui_trainer.config import DataSection, DatasetSpec, config_from_dict
-from tui_trainer.data.mix_validation import check_mix_runtime, check_mix_static, mix_problems
+from tui_trainer.config.schema import DataSection, DatasetSpec, config_from_dict
+from tui_trainer.config.mix_rules import check_mix_runtime, check_mix_static, mix_problems
 from tui_trainer.errors import ConfigError
 
 

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer.config import DataSection, DatasetSpec
-from tui_trainer.data.mixing import (
+from tui_trainer.config.schema import DataSection, DatasetSpec
+from tui_trainer.data.mixing.sampler import (
     GlobalBatch,
     MixingSampler,
     MixSource,
-    describe_plan,
-    plan_summary,
     sampler_from_config,
 )
+from tui_trainer.data.mixing.plan import describe_plan, plan_summary
 from tui_trainer.errors import ConfigError
 
 
@@ -123,8 +122,9 @@ def test_shuffle_across_datasets_only_reorders_each_batch():
 
 def test_rows_are_a_fresh_permutation_each_epoch_and_depend_on_the_seed():
     def epochs(seed):
-        sampler = make([MixSource("d", 20, 1.0)], batch=20, seed=seed)
-        return [tuple(sorted(sampler.next_batch().items, key=lambda t: 0)) for _ in range(2)]
+        # One batch is one epoch; without the batch shuffle its order is the epoch's permutation itself.
+        sampler = make([MixSource("d", 20, 1.0)], batch=20, seed=seed, shuffle_across_datasets=False)
+        return [sampler.next_batch().items for _ in range(2)]
 
     first, second = epochs(0)
     assert sorted(r for _, r in first) == list(range(20)) == sorted(r for _, r in second)
@@ -135,7 +135,7 @@ def test_rows_are_a_fresh_permutation_each_epoch_and_depend_on_the_seed():
 
 def test_batches_are_the_same_in_another_process():
     code = (
-        "import json;from tui_trainer.data.mixing import MixingSampler, MixSource;"
+        "import json;from tui_trainer.data.mixing.sampler import MixingSampler, MixSource;"
         "s=MixingSampler([MixSource('a',13,0.7),MixSource('b',5,0.3)],strategy='weighted',"
         "global_batch_size=6,total_steps=50,seed=7);s.seek(11);"
         "print(json.dumps([s.next_batch().items for _ in range(4)]))"
@@ -257,7 +257,7 @@ def test_curriculum_phases_of_equal_length():
         ({"global_batch_size": 0}, "global_batch_size must be >= 1"),
         ({"total_steps": 0}, "total_steps must be >= 1"),
         ({"seed": -1}, "seed must be an integer >= 0"),
-        ({"normalize_weights": False}, "weights sum to 1.5, not 1"),
+        ({"normalize_weights": False}, r"weights sum to 1.5 \(a 1 \+ b 0.5\)"),
     ],
 )
 def test_constructor_rejects_bad_arguments(kwargs, message):
@@ -269,12 +269,12 @@ def test_constructor_rejects_bad_arguments(kwargs, message):
 @pytest.mark.parametrize(
     ("sources", "strategy", "message"),
     [
-        ([MixSource("a", 5), MixSource("a", 5)], "weighted", "names must be unique"),
-        ([MixSource("a", 5, 0.0)], "weighted", "at least one weight > 0"),
+        ([MixSource("a", 5), MixSource("a", 5)], "weighted", r"\(a\).name duplicates data.datasets\[0\]"),
+        ([MixSource("a", 5, 0.0)], "weighted", "give at least one dataset a weight > 0"),
         ([MixSource("a", 0, 1.0), MixSource("b", 5)], "weighted", "'a' has no usable rows"),
         ([MixSource("a", 5, order=0), MixSource("b", 5, order=2)], "curriculum", "without gaps"),
-        ([MixSource("a", 5, order=0), MixSource("b", 5)], "curriculum", "order on every dataset"),
-        ([MixSource("a", 5, start_step=0, end_step=5), MixSource("b", 5, start_step=6, end_step=9)], "sequential", "contiguous"),
+        ([MixSource("a", 5, order=0), MixSource("b", 5)], "curriculum", r"\(b\).order is missing; the curriculum strategy needs an order"),
+        ([MixSource("a", 5, start_step=0, end_step=5), MixSource("b", 5, start_step=6, end_step=9)], "sequential", r"\(b\).start_step 6 leaves step 5 without a dataset"),
         ([MixSource("a", 5, start_step=0)], "sequential", "start_step and end_step"),
     ],
 )

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_trainer.data.mixing import MixingSampler, MixSource
+from tui_trainer.data.mixing.sampler import MixingSampler, MixSource
 
 SETTINGS = settings(max_examples=100, deadline=None)
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_trainer.data.packing import Packer, pack, split_long, write_rows
-from tui_trainer.data.tokenize import FEATURES, IGNORE_INDEX
+from tui_trainer.data.prep.packing import Packer, pack, split_long, write_rows
+from tui_trainer.data.prep.tokenize import FEATURES, IGNORE_INDEX
 
 
 def doc(start: int, n: int, masked: int = 0) -> tuple[list[int], list[int]]:
@@ -108,3 +108,33 @@ def test_a_row_whose_only_label_is_its_first_token_is_dropped(tmp_path):
 def test_empty_document_set_writes_an_empty_file(tmp_path):
     stats = write_rows(_docs_dataset([]), tmp_path / "rows.arrow", 8, True)
     assert stats.rows == 0 and len(datasets.Dataset.from_file(str(tmp_path / "rows.arrow"))) == 0
+
+
+def _doc_of(token: int, docs) -> int:
+    return next(i for i, (ids, _) in enumerate(docs) if token in ids)
+
+
+@settings(max_examples=80, deadline=None)
+@given(docs_strategy, st.integers(2, 33), st.booleans())
+def test_property_positions_restart_per_document_and_row_and_targets_are_counted(tmp_path_factory, spec, max_seq_len, packing):
+    docs, start = [], 0
+    for n, masked in spec:
+        docs.append(doc(start, n, masked=min(masked, n)))
+        start += n
+    path = tmp_path_factory.mktemp("rows") / "rows.arrow"
+    write_rows(_docs_dataset(docs), path, max_seq_len, packing)
+    out = datasets.Dataset.from_file(str(path))
+    for ids, labels, positions, n_targets in zip(out["input_ids"], out["labels"], out["position_ids"], out["n_targets"]):
+        assert positions[0] == 0
+        for j in range(1, len(ids)):
+            same_doc = _doc_of(ids[j], docs) == _doc_of(ids[j - 1], docs)
+            assert positions[j] == (positions[j - 1] + 1 if same_doc else 0)
+        assert n_targets == sum(lab != IGNORE_INDEX and pos != 0 for lab, pos in zip(labels, positions)) > 0
+
+
+def test_the_first_token_of_a_packed_document_is_no_target(tmp_path):
+    # rows of 8: [0..4] + [100, 101, 102]; 100 starts a document, so it is not predicted from 4
+    write_rows(_docs_dataset([doc(0, 5), doc(100, 3)]), tmp_path / "rows.arrow", 8, True)
+    out = datasets.Dataset.from_file(str(tmp_path / "rows.arrow"))
+    assert out["position_ids"] == [[0, 1, 2, 3, 4, 0, 1, 2]]
+    assert out["n_targets"] == [4 + 2]

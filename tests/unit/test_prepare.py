@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from tests.unit.data_fixtures import spec, tiny_tokenizer, write_jsonl  # noqa: F401
-from tui_trainer.config import DataSection, config_from_dict
-from tui_trainer.data import cache
-from tui_trainer.data.prepare import prepare_all, prepare_dataset, split_indices
-from tui_trainer.data.tokenize import IGNORE_INDEX
-from tui_trainer.engine.events import DatasetPrepared
+from tui_trainer.config.schema import DataSection, config_from_dict
+from tui_trainer.data.prep import cache
+from tui_trainer.data.prep.prepare import prepare_all, prepare_dataset, split_indices
+from tui_trainer.data.prep.tokenize import IGNORE_INDEX
 from tui_trainer.errors import DataError
 
 SENTENCES = ["The quick brown fox jumps over the lazy dog.", "Two plus two is four.", "hello world"]
@@ -135,27 +134,25 @@ def test_an_entry_installed_by_another_process_is_kept(tmp_path, tiny_tokenizer)
     assert prep(p, tiny_tokenizer, tmp_path / "cache").stats.cached
 
 
-def test_prepare_all_emits_one_event_per_dataset(tmp_path, tiny_tokenizer):
+def test_prepare_all_reports_each_dataset_as_it_is_ready(tmp_path, tiny_tokenizer):
     a, b = corpus(tmp_path / "a.jsonl"), corpus(tmp_path / "b.jsonl", n=30, offset=5)
     cfg = config_from_dict({
         "data": {"max_seq_len": 16, "datasets": [
             {"name": "a", "path": str(a)}, {"name": "b", "path": str(b)},
         ]},
     })
-    events = []
-    out = prepare_all(cfg, tiny_tokenizer, on_event=events.append, cache_root=tmp_path / "cache")
+    reported = []
+    out = prepare_all(cfg, tiny_tokenizer, on_prepared=reported.append, cache_root=tmp_path / "cache")
     assert [d.name for d in out] == ["a", "b"]
-    assert all(isinstance(e, DatasetPrepared) and e.step == 0 for e in events)
-    assert [(e.name, e.rows, e.tokens, e.cached, e.eval_rows) for e in events] == [
-        (d.name, d.stats.packed_rows, d.stats.tokens, False, d.stats.eval_rows) for d in out
-    ]
+    assert reported == [d.stats for d in out] and not any(s.cached for s in reported)
+    assert all(s.packed_rows > 0 and s.tokens > 0 for s in reported)
     again = []
-    prepare_all(cfg, tiny_tokenizer, on_event=again.append, cache_root=tmp_path / "cache")
-    assert [e.cached for e in again] == [True, True]
+    prepare_all(cfg, tiny_tokenizer, on_prepared=again.append, cache_root=tmp_path / "cache")
+    assert [s.cached for s in again] == [True, True]
 
 
 def test_prepare_command_prints_a_table(tmp_path, tiny_tokenizer, capsys, monkeypatch):
-    from tui_trainer.cli import main
+    from tui_trainer.cli.main import main
 
     model = tmp_path / "model"
     tiny_tokenizer.save_pretrained(model)
@@ -179,7 +176,7 @@ def test_prepare_command_prints_a_table(tmp_path, tiny_tokenizer, capsys, monkey
 
 
 def test_prepare_command_reports_bad_data_with_exit_2(tmp_path, tiny_tokenizer, capsys, monkeypatch):
-    from tui_trainer.cli import main
+    from tui_trainer.cli.main import main
 
     model = tmp_path / "model"
     tiny_tokenizer.save_pretrained(model)

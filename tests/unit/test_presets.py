@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tui_trainer.errors import ConfigError
-from tui_trainer.presets import (
+from tui_trainer.planning.presets import (
     LEVELS,
     LevelSettings,
     get_preset,
@@ -29,6 +29,7 @@ FAMILIES = {
     "llama-3.2-3b",
     "phi-3-mini",
     "mistral-7b",
+    "smollm2-135m",
 }
 
 
@@ -117,7 +118,7 @@ def test_for_size_applies_only_what_the_adjustment_sets():
 
 
 def test_demo_preset_matches_the_built_demo_model():
-    demo = pytest.importorskip("tui_trainer.data.demo", reason="the embedded demo model module is not built yet")
+    demo = pytest.importorskip("tui_trainer.demo.catalog", reason="the embedded demo model module is not built yet")
     config = json.loads((demo.ensure_demo_model() / "config.json").read_text(encoding="utf-8"))
     facts = get_preset("demo-tiny").facts
     assert config["model_type"] == facts.model_type
@@ -142,7 +143,7 @@ def test_facts_build_the_real_architecture(family):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from tui_trainer.memory_estimate import lora_params
+    from tui_trainer.planning.memory_estimate import lora_params
 
     preset = get_preset(family)
     f = preset.facts
@@ -294,7 +295,7 @@ def test_lora_family_needs_rank_in_every_level(user_dir):
 def test_shipped_file_errors_name_the_shipped_file(monkeypatch, tmp_path):
     shutil.copytree(shipped_presets_dir(), tmp_path / "presets")
     (tmp_path / "presets" / "phi-3-mini.toml").write_text("oops = [\n", encoding="utf-8")
-    monkeypatch.setattr("tui_trainer.presets.shipped_presets_dir", lambda: tmp_path / "presets")
+    monkeypatch.setattr("tui_trainer.planning.presets.shipped_presets_dir", lambda: tmp_path / "presets")
     with pytest.raises(ConfigError, match=r"presets/phi-3-mini\.toml: TOML syntax error"):
         load_presets(user_dir=tmp_path / "none")
 
@@ -312,7 +313,7 @@ def test_unknown_preset_lists_the_known_ones():
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    from tui_trainer.cli import main
+    from tui_trainer.cli.main import main
 
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tui_trainer.config import config_fields
+from tui_trainer.config.schema import config_fields
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

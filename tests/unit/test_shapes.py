@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.data_fixtures import spec
-from tui_trainer.data.shapes import RecordShape, detect_shape
+from tui_trainer.data.prep.shapes import RecordShape, detect_shape
 from tui_trainer.errors import DataError
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import datasets
 import pyarrow as pa
@@ -10,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.unit.data_fixtures import spec, write_jsonl
-from tui_trainer.data import arrow_sink, sources
+from tui_trainer.data import sources
+from tui_trainer.data.prep import arrow_sink
 from tui_trainer.data.sources import load_records, resolve_source
 from tui_trainer.errors import DataError, UserError
 
@@ -104,7 +106,7 @@ def test_directory_of_data_files_is_concatenated_in_name_order(tmp_path):
 
 def test_demo_name_loads_the_demo_corpus_file(tmp_path, monkeypatch):
     corpus = write_jsonl(tmp_path / "python-code.jsonl", [{"text": "import os"}])
-    import tui_trainer.data.demo as demo
+    import tui_trainer.demo.catalog as demo
 
     monkeypatch.setattr(demo, "demo_corpus_path", lambda name: corpus if name == "demo:python-code" else None)
     source = resolve_source(spec("demo:python-code"))
@@ -274,3 +276,53 @@ def test_type_error_in_a_directory_names_the_right_file(tmp_path):
     write_jsonl(tmp_path / "b.jsonl", [{"text": ["not", "text"]}])
     msg = load_error(tmp_path)
     assert msg.startswith(f"{tmp_path}: field 'text' is list<item: string> in b.jsonl lines 1-1 but string in a.jsonl")
+
+
+@pytest.mark.parametrize("name", ["bad.jsonl", "bad.json"])
+def test_json_error_position_is_said_once(tmp_path, name):
+    p = tmp_path / name
+    p.write_bytes(b'{"text": "tab\there"}\n')  # a raw control character inside a JSON string
+    msg = load_error(p)
+    assert "(Invalid control character at column 14)" in msg
+    assert "at at" not in msg
+
+
+def _unopenable(monkeypatch, victim):
+    real_open = type(victim).open
+
+    def fake_open(self, *args, **kwargs):
+        if self == victim:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(victim), "open", fake_open)
+
+
+def test_a_file_that_cannot_be_opened_is_named(tmp_path, monkeypatch):
+    p = write_jsonl(tmp_path / "locked.jsonl", [{"text": "a"}])
+    _unopenable(monkeypatch, p)  # root ignores chmod 000, so the refusal is simulated
+    with pytest.raises(DataError) as info:
+        resolve_source(spec(p))
+    assert str(info.value) == (
+        f"{p}: cannot open the file (Permission denied); give your user read permission "
+        f"(chmod u+r {p}) or copy the file somewhere readable"
+    )
+
+
+def test_an_unreadable_file_in_a_directory_is_named(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    write_jsonl(tmp_path / "d" / "a.jsonl", [{"text": "a"}])
+    locked = write_jsonl(tmp_path / "d" / "b.jsonl", [{"text": "b"}])
+    _unopenable(monkeypatch, locked)
+    with pytest.raises(DataError, match=f"^{locked}: cannot open the file"):
+        resolve_source(spec(tmp_path / "d"))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_a_file_without_read_permission_is_named(tmp_path):
+    p = write_jsonl(tmp_path / "locked.jsonl", [{"text": "a"}])
+    p.chmod(0)
+    try:
+        assert load_error(p).startswith(f"{p}: cannot open the file (Permission denied)")
+    finally:
+        p.chmod(0o644)

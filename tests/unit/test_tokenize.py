@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from tests.unit.data_fixtures import build_tiny_tokenizer, tiny_bos_tokenizer, tiny_tokenizer  # noqa: F401
-from tui_trainer.data.shapes import RecordShape
-from tui_trainer.data.tokenize import IGNORE_INDEX, BatchTokenizer, chat_spans
+from tui_trainer.data.prep.shapes import RecordShape
+from tui_trainer.data.prep.tokenize import IGNORE_INDEX, BatchTokenizer, chat_spans
 from tui_trainer.errors import DataError
 
 TEXT = RecordShape("text", {"text": "text"})
@@ -75,7 +75,7 @@ def test_chat_labels_cover_exactly_the_assistant_turns(tiny_tokenizer):
     assert tok.decode(ids) == text + tok.eos_token
     labelled = [t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]
     assert all(lab in (IGNORE_INDEX, t) for t, lab in zip(ids, labels))
-    expected = "hello world<|im_end|>\nThe quick brown fox.<|im_end|>\n" + tok.eos_token
+    expected = "hello world<|im_end|>The quick brown fox.<|im_end|>"
     assert tok.decode(labelled) == expected
     # the user's "hello" is not learned even though the assistant says it too
     first_user = text.index("hello")
@@ -85,14 +85,14 @@ def test_chat_labels_cover_exactly_the_assistant_turns(tiny_tokenizer):
 
 def test_chat_spans_match_incremental_rendering(tiny_tokenizer):
     text, spans = chat_spans(tiny_tokenizer, CONVERSATION)
-    assert [text[s:e] for s, e in spans] == ["hello world<|im_end|>\n", "The quick brown fox.<|im_end|>\n"]
+    assert [text[s:e] for s, e in spans] == ["hello world<|im_end|>", "The quick brown fox.<|im_end|>"]
 
 
 def test_sharegpt_from_value_messages(tiny_tokenizer):
     conv = [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]
     [(ids, labels)] = run(CHAT, tiny_tokenizer, [{"messages": conv}])
     labelled = [t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]
-    assert tiny_tokenizer.decode(labelled) == "hello<|im_end|>\n</s>"
+    assert tiny_tokenizer.decode(labelled) == "hello<|im_end|>"
 
 
 def test_chat_without_assistant_turn_is_skipped(tiny_tokenizer):
@@ -148,7 +148,7 @@ def test_messages_stored_as_a_json_string(tiny_tokenizer):
 
     [(ids, labels)] = run(CHAT, tiny_tokenizer, [{"messages": json.dumps(CONVERSATION[1:3])}])
     labelled = [t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]
-    assert tiny_tokenizer.decode(labelled) == "hello world<|im_end|>\n</s>"
+    assert tiny_tokenizer.decode(labelled) == "hello world<|im_end|>"
 
 
 def test_template_that_ends_turns_with_eos_gets_no_second_eos():
@@ -159,7 +159,7 @@ def test_template_that_ends_turns_with_eos_gets_no_second_eos():
     )
     [(ids, labels)] = run(CHAT, tok, [{"messages": CONVERSATION[1:3]}])
     assert tok.decode(ids) == "<s>user\nhello</s>\n<s>assistant\nhello world</s>\n"
-    assert tok.decode([t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]) == "hello world</s>\n"
+    assert tok.decode([t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]) == "hello world</s>"
 
 
 @pytest.mark.parametrize(("ids", "shown"), [([[1, None]], "None"), ([["7"]], "'7'"), ([[1.0, float("inf")]], "inf")])

@@ -14,8 +14,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from tui_trainer.config import DatasetSpec
-from tui_trainer.data.shapes import RecordShape, detect_shape
+from tui_trainer.config.schema import DatasetSpec
+from tui_trainer.data.prep.shapes import RecordShape, detect_shape
 from tui_trainer.data.sources import (
     empty_file_error,
     iter_records,
@@ -27,6 +27,26 @@ from tui_trainer.data.sources import (
 
 SAMPLE = 200
 _PREVIEW_CHARS = 160
+
+
+@dataclass(frozen=True)
+class ClassDistribution:
+    """Rows per label of a labeled dataset, and what a per-class cap would keep of them."""
+
+    labels: tuple[str, ...]
+    """Labels in the run's order."""
+    counts: tuple[int, ...]
+    """All records per label."""
+    train: tuple[int, ...]
+    """Training records per label, after the stratified eval split (the cap applies to these)."""
+    kept: tuple[int, ...]
+    """Training records per label the cap keeps (``train`` when there is no cap)."""
+    cap: int
+    """classification.max_samples_per_class (0 = no cap)."""
+    imbalance: float
+    """Largest over smallest label count."""
+    imbalance_kept: float
+    """The same ratio over the rows the cap keeps (what the loss sees)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,8 @@ class DatasetPreview:
     """The first records as one-line strings."""
     fields: tuple[str, ...]
     """Field names of the records."""
+    classes: ClassDistribution | None = None
+    """Rows per label (classification datasets); None for other data."""
 
 
 def _count_and_sample(path: Path, k: int) -> tuple[int, list[dict[str, Any]]]:

@@ -23,8 +23,8 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tui_trainer.config import DatasetSpec
-from tui_trainer.data.arrow_sink import BATCH_ROWS, ArrowSink
+from tui_trainer.config.schema import DatasetSpec
+from tui_trainer.data.prep.arrow_sink import BATCH_ROWS, ArrowSink
 from tui_trainer.data.formats import DATA_EXTENSIONS, is_saved_dataset
 from tui_trainer.errors import DataError
 
@@ -86,7 +86,7 @@ def resolve_source(spec: DatasetSpec, *, offline_ok: bool = False) -> ResolvedSo
     """
     raw = spec.path
     if raw.startswith("demo:"):  # demo.DEMO_PREFIX; demo imports this module, so not imported at the top
-        from tui_trainer.data.demo import demo_corpus_path
+        from tui_trainer.demo.catalog import demo_corpus_path
 
         corpus = demo_corpus_path(raw)
         return ResolvedSource("demo", str(corpus), (corpus,))
@@ -100,12 +100,15 @@ def resolve_source(spec: DatasetSpec, *, offline_ok: bool = False) -> ResolvedSo
                 f"{path}: directory has no data files; supported: {SUPPORTED} "
                 "(or a directory written by datasets' save_to_disk)"
             )
+        for file in files:
+            _check_readable(file)
         return ResolvedSource("directory", str(path), files)
     if path.is_file():
         if path.suffix.lower() not in DATA_EXTENSIONS:
             raise DataError(
                 f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; supported: {SUPPORTED}"
             )
+        _check_readable(path)
         return ResolvedSource("file", str(path), (path,))
     looks_local = path.suffix.lower() in DATA_EXTENSIONS or raw.startswith((".", "/", "~")) or "\\" in raw
     if looks_local or not _HUB_ID.match(raw):
@@ -113,6 +116,30 @@ def resolve_source(spec: DatasetSpec, *, offline_ok: bool = False) -> ResolvedSo
     if hub_offline() and not offline_ok:
         raise _offline_error(raw)
     return ResolvedSource("hub", raw)
+
+
+def _check_readable(path: Path) -> None:
+    """Open the file once now, so an unreadable one is named before the cache or a reader trips on it."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as err:
+        raise unreadable_error(path, err) from None
+
+
+def unreadable_error(path: Path, err: OSError) -> DataError:
+    hint = (
+        f"give your user read permission (chmod u+r {path}) or copy the file somewhere readable"
+        if isinstance(err, PermissionError)
+        else "check that the file is intact and readable"
+    )
+    return DataError(f"{path}: cannot open the file ({err.strerror or type(err).__name__}); {hint}")
+
+
+def _json_reason(err: json.JSONDecodeError) -> str:
+    # Some of json's messages end in " at" because they expect a position after them
+    # ("Invalid control character at"); the position is added here, once.
+    return f"{err.msg.removesuffix(' at')} at column {err.colno}"
 
 
 # --- readers: each yields (line number, record dict) and raises DataError naming the line ----------
@@ -141,7 +168,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataError(
-                f"{path} line {n}: malformed JSON ({err.msg} at column {err.colno}); "
+                f"{path} line {n}: malformed JSON ({_json_reason(err)}); "
                 "each line must hold one complete JSON object"
             ) from None
         if not isinstance(obj, dict):
@@ -170,7 +197,7 @@ def _json_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if err.msg == "Extra data":  # one object per line in a .json file: read it as JSONL
             yield from _jsonl_records(path)
             return
-        raise DataError(f"{path} line {err.lineno}: malformed JSON ({err.msg} at column {err.colno})") from None
+        raise DataError(f"{path} line {err.lineno}: malformed JSON ({_json_reason(err)})") from None
     items = _json_items(path, obj)
     del obj, text, raw
     for i, item in enumerate(items):
@@ -297,7 +324,8 @@ def _load_files(files: Iterable[Path], work_dir: Path, label: str) -> datasets.D
     return sink.finish()
 
 
-def _load_saved(path: Path) -> datasets.Dataset:
+def load_saved(path: Path) -> datasets.Dataset:
+    """A ``save_to_disk`` directory as one Dataset (a DatasetDict's train split); a bad one is a DataError naming it."""
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as err:  # a corrupt save raises anything from FileNotFoundError to ArrowInvalid
@@ -341,7 +369,7 @@ def load_records(spec: DatasetSpec, *, work_dir: Path | None = None) -> datasets
     """
     source = resolve_source(spec)
     if source.kind == "saved":
-        return _load_saved(Path(source.path))
+        return load_saved(Path(source.path))
     if source.kind == "hub":
         return _load_hub(source.path)
     if work_dir is not None:

@@ -1,7 +1,9 @@
 """Fan events out to callbacks and to the run's ``events.jsonl``.
 
 Events emitted before the run directory exists (dataset preparation) are buffered and
-written first once it does, so the log tells the whole story of the run.
+written first once it does, so the log tells the whole story of the run. Under several
+processes only rank 0 logs: the others are muted, so they neither buffer every step's event
+for a file they never open nor run console callbacks.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ class EventLog:
         self._callbacks = [cb for cb in (callbacks or []) if cb is not None]
         self._pending: list[Event] = []
         self._file: IO[str] | None = None
+        self._muted = False
+
+    def add_callback(self, callback: EventCallback) -> None:
+        """Also call ``callback`` with every event from now on (the engine's own listeners)."""
+        self._callbacks.append(callback)
 
     def open(self, path: Path) -> None:
         """Start appending to ``path``; buffered events are written first."""
@@ -32,7 +39,15 @@ class EventLog:
             self._write(event)
         self._pending.clear()
 
+    def mute(self) -> None:
+        """This process is not the one that logs (a non-zero rank): drop everything from now on."""
+        self._muted = True
+        self._pending.clear()
+        self._callbacks = []
+
     def emit(self, event: Event) -> None:
+        if self._muted:
+            return
         if self._file is None:
             self._pending.append(event)
         else:

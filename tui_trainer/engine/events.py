@@ -96,6 +96,21 @@ class StepMetrics(Event):
     """Fractional passes over the training data."""
     tokens_seen: int = 0
     """Cumulative training tokens."""
+    gpu_utilization_pct: float | None = None
+    """GPU utilization of this process's device, 0-100, on the steps where it was sampled
+    (about once a second on CUDA; never without a GPU: then the key is left out of the line)."""
+    gpu_memory_bytes: int | None = None
+    """GPU memory in use on that device, on the same sampled steps."""
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        for key in _SAMPLED_STEP_FIELDS:
+            if body[key] is None:
+                del body[key]  # optional: lines of CPU runs and unsampled steps stay as before
+        return body
+
+
+_SAMPLED_STEP_FIELDS = ("gpu_utilization_pct", "gpu_memory_bytes")
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,12 @@ class EvalResult(Event):
     """Mean held-out loss per dataset."""
     best: bool = False
     """True when this is the best eval loss so far."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """The task's eval metrics by name (eval_loss included, e.g. perplexity for causal_lm)."""
+    per_dataset_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The task's eval metrics per dataset name, where the task computes them per dataset."""
+    best_metric: str = "eval_loss"
+    """The metric ``best`` is judged by (the task's, e.g. classification.metric_for_best)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +155,17 @@ class Warning_(Event):
     TYPE: ClassVar[str] = "warning"
     message: str
     """What went wrong and what the engine did about it."""
+
+
+@dataclass(frozen=True)
+class LibraryWarning(Event):
+    TYPE: ClassVar[str] = "library_warning"
+    category: str
+    """The warning's class (FutureWarning, UserWarning, ...) or the log level (WARNING, ERROR)."""
+    message: str
+    """The library's own text, unchanged."""
+    source: str
+    """Where it came from: ``file:line`` of a warning, or the logger's name."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +213,36 @@ class Cleanup(Event):
     """CUDA bytes allocated after the release."""
 
 
+@dataclass(frozen=True)
+class Anomaly(Event):
+    TYPE: ClassVar[str] = "anomaly"
+    kind: str
+    """spike | divergence | plateau | overfit | nonfinite."""
+    metric: str
+    """The curve it was found on: loss, grad_norm or eval_loss."""
+    value: float
+    """The value that crossed the threshold (for overfit: the eval - train gap)."""
+    threshold: float
+    """The limit it crossed."""
+    message: str
+    """What was seen, with the numbers."""
+    recommendation: str
+    """What to do about it, naming the config key and a value where there is one."""
+
+
+@dataclass(frozen=True)
+class Recovery(Event):
+    TYPE: ClassVar[str] = "recovery"
+    from_step: int
+    """The step at which the run went bad and was rolled back."""
+    checkpoint: str
+    """The checkpoint it went back to."""
+    lr_factor: float
+    """Learning rate multiplier now in effect (cumulative over recoveries)."""
+    skipped_steps: int
+    """Global batches of the bad window that are skipped (the sampler continues after them)."""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -191,11 +253,14 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CheckpointSaved,
         DatasetEpoch,
         Warning_,
+        LibraryWarning,
         OomRecovered,
         RunFinished,
         RunStopped,
         RunFailed,
         Cleanup,
+        Anomaly,
+        Recovery,
     )
 }
 

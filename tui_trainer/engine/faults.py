@@ -7,8 +7,13 @@ value is a comma-separated list of ``KIND@STEP[xCOUNT]``:
   (``oom@5x3``: three times, so the micro-batch is halved three times)
 - ``save@10``     the checkpoint save at step 10 fails with ``OSError(ENOSPC)`` (disk full)
 - ``nan@7``       the loss of step 7 is replaced by NaN
+- ``spike@7``     the loss of step 7 is multiplied by SPIKE_FACTOR (a loss spike; list several
+  steps, ``spike@7,spike@8,...``, for a divergence)
 - ``crash@4``     raise ``RuntimeError`` at step 4 (a bug: exit code 1)
 - ``hang@6``      block before step 6 until the process is killed (for kill -9 tests)
+- ``holdsave@4``  the save at step 4 waits, inside its tmp dir, until the process gets a
+  stop signal (``holdsave@4x2``: two), so a test lands signals during a save; it writes
+  ``holdsave: waiting`` to stderr once it listens (main thread only)
 
 Steps are 0-based optimizer steps (the step being computed). Without the variable
 nothing is injected and the checks cost a dictionary lookup per step.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import time
 from collections import Counter
 
@@ -25,7 +31,8 @@ import torch
 
 from tui_trainer.errors import ConfigError
 
-KINDS = ("oom", "save", "nan", "crash", "hang")
+KINDS = ("oom", "save", "nan", "spike", "crash", "hang", "holdsave")
+SPIKE_FACTOR = 50.0
 
 
 class Faults:
@@ -68,8 +75,37 @@ class Faults:
     def corrupt_loss(self, step: int, loss: torch.Tensor) -> torch.Tensor:
         if self._take("nan", step):
             return loss * float("nan")
+        if self._take("spike", step):
+            return loss * SPIKE_FACTOR
         return loss
 
     def before_save(self, step: int) -> None:
+        holds = self._left.pop(("holdsave", step), 0)
+        if holds:
+            _wait_for_signals(holds)
         if self._take("save", step):
             raise OSError(errno.ENOSPC, f"No space left on device (injected at step {step})")
+
+
+def _wait_for_signals(count: int) -> None:
+    """Block until ``count`` stop signals arrived, each still handled by the handler in place."""
+    from tui_trainer.engine.signals import STOP_SIGNALS
+
+    seen: list[int] = []
+    originals = {}
+
+    def counting(signum: int, frame) -> None:
+        seen.append(signum)
+        original = originals[signum]
+        if callable(original):
+            original(signum, frame)
+
+    for sig in STOP_SIGNALS:
+        originals[sig] = signal.signal(sig, counting)
+    try:
+        os.write(2, f"holdsave: waiting for {count} signal(s)\n".encode())
+        while len(seen) < count:  # gated on the signals themselves, not on a duration
+            time.sleep(0.01)
+    finally:
+        for sig, original in originals.items():
+            signal.signal(sig, original)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from tui_trainer.config import RunConfig
-from tui_trainer.data.mixing import MixingSampler, sampler_from_config
-
-
-def total_steps_for(cfg: RunConfig, rows: Sequence[int]) -> int:
-    """``train.max_steps``, or enough steps for ``train.epochs`` passes over the (capped) rows."""
-    if cfg.train.max_steps:
-        return cfg.train.max_steps
-    caps = [spec.max_samples for spec in cfg.data.datasets]
-    used = sum(min(r, c) if c else r for r, c in zip(rows, caps, strict=True))
-    return max(1, math.ceil(cfg.train.epochs * used / cfg.effective_batch))
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.data.mixing.plan import total_steps_for  # noqa: F401  (re-exported: the engine's name for it)
+from tui_trainer.data.mixing.sampler import MixingSampler, sampler_from_config
 
 
 def plan_sampler(cfg: RunConfig, prepared: Sequence[Any]) -> tuple[MixingSampler, int]:

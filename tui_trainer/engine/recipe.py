@@ -6,41 +6,42 @@ prepared datasets) so that ``cleanup`` can drop them all, whatever way the run e
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tui_trainer.config import RunConfig, save_config
+from tui_trainer.config.io import save_config
+from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine import events as ev
-from tui_trainer.engine.checkpoints import CheckpointManager
-from tui_trainer.engine.control import Controls
+from tui_trainer.engine.accelerators import check_world, new_accelerator
+from tui_trainer.engine.checkpoint.store import CheckpointManager
+from tui_trainer.engine.control import Controls, agree
+from tui_trainer.analytics.session import AnalyticsSession
 from tui_trainer.engine.eventlog import EventLog
 from tui_trainer.engine.faults import Faults
-from tui_trainer.engine.fingerprint import check_resumable, config_fingerprint
+from tui_trainer.engine.checkpoint.fingerprint import check_resumable, config_fingerprint
+from tui_trainer.engine.compiling import maybe_compile
 from tui_trainer.engine.memory import cuda_allocated, release_cuda_cache
 from tui_trainer.engine.optim import make_optimizer, make_scheduler, plan_sampler
 from tui_trainer.engine.progress_state import RunProgress
-from tui_trainer.engine.report import write_report
-from tui_trainer.engine.rng import restore_rng, seed_everything
-from tui_trainer.engine.rundir import STOP_FILE, ResumeTarget, mark_ended, mark_running, resolve_resume, shared_run_dir
-from tui_trainer.engine.state import (
-    STATE_FORMAT,
-    load_training_state,
-    load_weights,
-    read_trainer_state_strict,
-    write_checkpoint_files,
-)
-from tui_trainer.engine.outcome import Outcome, nan_message, oom_message, stop_message
-from tui_trainer.engine.step import MinimumMicroBatchOOM, StepRunner, shard
-from tui_trainer.errors import CheckpointError, ConfigError, ResumeError
+from tui_trainer.engine.rng import seed_everything
+from tui_trainer.engine.checkpoint.rundir import STOP_FILE, ResumeTarget, mark_ended, mark_running, resolve_resume, shared_run_dir
+from tui_trainer.engine.checkpoint.state import read_trainer_state_strict
+from tui_trainer.engine.outcome import Outcome
+from tui_trainer.engine.recipe_checkpoints import RecipeCheckpoints
+from tui_trainer.engine.recipe_endings import RunEndings
+from tui_trainer.engine.rollback import roll_back
+from tui_trainer.engine.prefetch import BatchFeed
+from tui_trainer.engine.step import MinimumMicroBatchOOM, StepRunner
+from tui_trainer.errors import ConfigError
 
 MAX_NAN_STREAK = 3
-MAX_SAVE_FAILURES = 3
 
 
-class TrainingRecipe:
+class TrainingRecipe(RecipeCheckpoints, RunEndings):
     def __init__(self, cfg: RunConfig, events: EventLog, controls: Controls, faults: Faults) -> None:
         self.cfg = cfg
         self.events = events
@@ -48,6 +49,7 @@ class TrainingRecipe:
         self.faults = faults
         self.run_dir: Path | None = None
         self._stop_file: Path | None = None
+        self._agreed_save: str | None = None
         self.progress = RunProgress()
         self.session_started = time.monotonic()
         self.total_steps = 0
@@ -55,10 +57,16 @@ class TrainingRecipe:
         self.final_dir: Path | None = None
         self.resume_target: ResumeTarget | None = None
         self.save_failures = 0
+        self.analytics: AnalyticsSession | None = None
         self.model = self.optimizer = self.scheduler = self.accelerator = self.sampler = None
         self.runner: StepRunner | None = None
+        self.feed: BatchFeed | None = None
         self.prepared: list = []
-        self.tokenizer = None
+        self.task = None
+        self.model_source: tuple[str, torch.dtype] | None = None
+        """(resolved model path, load dtype): what an FSDP export rebuilds a plain copy from."""
+        self._export_copy = None
+        self._export_gathered = False
 
     @property
     def step(self) -> int:
@@ -66,42 +74,35 @@ class TrainingRecipe:
 
     # ------------------------------------------------------------------ setup
     def setup(self, resume: str | Path | None) -> None:
-        from accelerate import Accelerator
-
-        from tui_trainer.data.mixing import describe_plan
-        from tui_trainer.data.prepare import prepare_all
-        from tui_trainer.engine.model import (
-            count_parameters,
-            device_name,
-            load_model,
-            load_tokenizer,
-            plan_precision,
-            resolve_model_path,
-        )
+        from tui_trainer.data.mixing.plan import describe_plan
+        from tui_trainer.engine.model import count_parameters, device_name, plan_precision, resolve_model_path
+        from tui_trainer.tasks.registry import get_task
 
         cfg = self.cfg
+        self.task = task = get_task(cfg)
         if not cfg.data.datasets:
             raise ConfigError("data.datasets is empty; add at least one [[data.datasets]] table with name and path")
         plan = plan_precision(cfg, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-        self.accelerator = acc = Accelerator(mixed_precision=plan.mixed_precision)
-        if cfg.effective_batch % acc.num_processes:
-            raise ConfigError(
-                f"train.micro_batch_size x train.grad_accum = {cfg.effective_batch} is not divisible by "
-                f"{acc.num_processes} processes; change grad_accum"
-            )
+        check_world(cfg, int(os.environ.get("WORLD_SIZE", "1")), torch.cuda.is_available())
+        # Without cpu=True accelerate ignores torchrun's WORLD_SIZE on a CPU box (no gloo group).
+        self.accelerator = acc = new_accelerator(plan.mixed_precision, cfg.train.distributed)
+        if not acc.is_main_process:
+            self.events.mute()
         self.resume_target = resolve_resume(cfg, resume)
         seed_everything(cfg.run.seed)
-        model_path = resolve_model_path(cfg.model.name_or_path)
-        self.tokenizer = load_tokenizer(cfg, model_path)
+        model_path = resolve_model_path(cfg.model.name_or_path, gguf_file=cfg.model.gguf_file)
+        task.setup(cfg, model_path)
         with acc.main_process_first():  # rank 0 fills the cache; the others then read it
-            self.prepared = prepare_all(cfg, self.tokenizer, on_event=self.events.emit)
+            self.prepared = task.prepare(cfg, on_prepared=self._on_prepared)
         self.sampler, self.total_steps = plan_sampler(cfg, self.prepared)
+        self.feed = BatchFeed(task, self.prepared, rank=acc.process_index, world=acc.num_processes)
         fingerprint = config_fingerprint(cfg, {p.name: Path(p.stats.cache_path).name for p in self.prepared})
         saved_state = self._check_resume_target(fingerprint)
         if plan.tf32:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        model = load_model(cfg, model_path, plan, acc.device)
+        self.model_source = (model_path, plan.load_dtype)
+        model = task.build_model(cfg, model_path, plan.load_dtype, acc.device)
         optimizer = make_optimizer(cfg, model, acc.device)
         self.model, self.optimizer = acc.prepare(model, optimizer)
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total_steps)
@@ -109,6 +110,7 @@ class TrainingRecipe:
             accelerator=acc,
             model=self.model,
             optimizer=self.optimizer,
+            task=task,
             micro_batch_size=cfg.train.micro_batch_size,
             max_grad_norm=cfg.train.max_grad_norm,
             faults=self.faults,
@@ -121,14 +123,16 @@ class TrainingRecipe:
         )
         self.fingerprint = fingerprint
         if acc.is_main_process:
+            mark_running(self.run_dir)  # first: a refused second trainer must change nothing
             self.checkpoints.remove_partial()
             save_config(cfg, self.run_dir / "config.toml")
             self.events.open(self.run_dir / "events.jsonl")
-            mark_running(self.run_dir)
+        self.analytics = AnalyticsSession(cfg, self.events, self.run_dir, main_process=acc.is_main_process, device=acc.device)
         if self.resume_target is not None:
+            self.load_checkpoint(self.resume_target.checkpoint, saved_state)
+            # After loading, so that the warnings carry the step the run continues from.
             for record in self.resume_target.skipped:
                 self.events.emit(ev.Warning_(self.step, message=f"skipped checkpoint {record.path.name}: {record.problem}"))
-            self.load_checkpoint(self.resume_target.checkpoint, saved_state)
         trainable, total = count_parameters(self.model)
         unwrapped = acc.unwrap_model(self.model)
         self.events.emit(
@@ -146,9 +150,15 @@ class TrainingRecipe:
                 trainable_params=trainable,
                 total_params=total,
                 resumed_from=str(self.resume_target.checkpoint) if self.resume_target else None,
-                plan=describe_plan(self.sampler),
+                plan="\n".join([describe_plan(self.sampler), *task.plan_lines()]),
             )
         )
+        maybe_compile(cfg.train.compile, unwrapped, acc.device, lambda m: self.events.emit(ev.Warning_(self.step, message=m)))
+
+    def _on_prepared(self, s) -> None:
+        prepared = ev.DatasetPrepared(0, name=s.name, rows=s.packed_rows, tokens=s.tokens, cached=s.cached,
+                                      eval_rows=s.eval_rows, seconds=round(s.seconds, 3))  # fmt: skip
+        self.events.emit(prepared)
 
     def _check_resume_target(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         if self.resume_target is None:
@@ -159,12 +169,9 @@ class TrainingRecipe:
 
     # ------------------------------------------------------------------ train
     def train(self) -> Outcome:
-        from tui_trainer.data.collate import fetch_batch
-
         cfg = self.cfg
         acc = self.accelerator
         names = [p.name for p in self.prepared]
-        pad_id = self.tokenizer.pad_token_id
         eval_every = cfg.train.eval_every
         every_steps = cfg.checkpoint.every_steps
         every_seconds = cfg.checkpoint.every_minutes * 60
@@ -174,7 +181,7 @@ class TrainingRecipe:
             self._eval()
         self.model.train()
         while self.step < self.total_steps:
-            reason = self._poll_controls()
+            reason = self._poll_controls(bool(every_seconds) and time.monotonic() - last_save >= every_seconds)
             if reason is not None:
                 return self._stop(reason)
             self.faults.before_step(self.step)
@@ -182,11 +189,9 @@ class TrainingRecipe:
             batch = self.sampler.next_batch()
             for ds_index, epoch in batch.new_epochs:
                 self.events.emit(ev.DatasetEpoch(self.step, name=names[ds_index], epoch=epoch))
-            mine = shard(batch.items, acc.process_index, acc.num_processes)
-            tensors = fetch_batch(self.prepared, mine, pad_id)
-            dataset_ids = torch.tensor([d for d, _ in mine], dtype=torch.long)
+            fed = self.feed.take(batch, self.sampler)  # and starts collating the next step's rows
             try:
-                result = self.runner.run(self.step, tensors, dataset_ids)
+                result = self.runner.run(self.step, fed.rows, fed.dataset_ids, fed.global_targets)
             except MinimumMicroBatchOOM:
                 return self._stop_oom()
             self.scheduler.step()
@@ -200,7 +205,11 @@ class TrainingRecipe:
                 self.events.emit(
                     ev.Warning_(self.step, message=f"non-finite loss or gradient at step {self.step}; update skipped")
                 )
+                self.analytics.on_skipped_step(self.step, result.loss, result.grad_norm)
                 if nan_streak >= MAX_NAN_STREAK:
+                    if roll_back(self, self.analytics.detectors.nonfinite_onset(self.step)):
+                        nan_streak = 0
+                        continue
                     return self._stop_nan(nan_streak)
                 continue
             nan_streak = 0
@@ -217,8 +226,12 @@ class TrainingRecipe:
                     total_steps=self.total_steps,
                     epoch=self._epoch(),
                     tokens_seen=self.progress.tokens_seen,
+                    **self.analytics.gpu.fields(),
                 )
             )
+            onset = self.analytics.detectors.take_onset()
+            if onset is not None and roll_back(self, onset):
+                continue
             improved = False
             if (eval_every and self.step % eval_every == 0) or self.step == self.total_steps:
                 improved, early_stop = self._eval()
@@ -232,15 +245,10 @@ class TrainingRecipe:
                     break
             if self.step == self.total_steps:
                 break
-            save_reason = None
-            if self.controls.checkpoint_now.is_set():
-                self.controls.checkpoint_now.clear()
-                save_reason = "user"
-            elif every_steps and self.step % every_steps == 0:
+            save_reason = self._agreed_save  # checkpoint-now or time: agreed by every rank before the step
+            if save_reason is None and every_steps and self.step % every_steps == 0:
                 save_reason = "interval"
-            elif every_seconds and time.monotonic() - last_save >= every_seconds:
-                save_reason = "time"
-            elif improved and cfg.checkpoint.keep_best:
+            elif save_reason is None and improved and cfg.checkpoint.keep_best:
                 save_reason = "best"
             if save_reason:
                 self.save_checkpoint(save_reason)
@@ -251,12 +259,14 @@ class TrainingRecipe:
         epochs = self.sampler.epochs_per_dataset()
         return max(epochs.values()) if epochs else 0.0
 
-    def _poll_controls(self) -> str | None:
-        if self._stop_file is not None and self._stop_file.exists():
-            self.controls.request_stop("stop_file")
-        while self.controls.pause.is_set() and not self.controls.stop.is_set():
-            time.sleep(0.05)
-        return self.controls.reason if self.controls.stop.is_set() else None
+    def _poll_controls(self, time_due: bool) -> str | None:
+        run_dir = self.run_dir if self.accelerator.is_main_process else None  # other machines may not share it
+        decision = agree(
+            self.controls, self.accelerator, stop_file=self._stop_file, run_dir=run_dir, time_due=time_due,
+            save_while_paused=lambda: self.save_checkpoint("user"),
+        )
+        self._agreed_save = decision.save
+        return decision.stop
 
     def _on_oom(self, micro_batch_size: int, grad_accum: int) -> None:
         self.events.emit(ev.OomRecovered(self.step, micro_batch_size=micro_batch_size, grad_accum=grad_accum))
@@ -264,150 +274,29 @@ class TrainingRecipe:
     def _eval(self) -> tuple[bool, bool]:
         from tui_trainer.engine.evaluation import evaluate
 
-        losses = evaluate(
+        report = evaluate(
             self.accelerator,
             self.model,
+            self.task,
+            self.task.evaluator(self.cfg),
             self.prepared,
-            self.tokenizer.pad_token_id,
             self.runner.micro_batch_size,
             self.cfg.train.eval_max_rows,
         )
-        if losses is None:
+        if report is None:
             return False, False
-        improved = self.progress.record_eval(losses.overall)
-        self.events.emit(ev.EvalResult(self.step, eval_loss=losses.overall, per_dataset=losses.per_dataset, best=improved))
+        name, higher_is_better = self.task.best_metric()
+        improved = self.progress.record_eval(
+            report.eval_loss, report.metrics.get(name), higher_is_better, name, metrics=report.metrics
+        )
+        self.events.emit(
+            ev.EvalResult(
+                self.step, eval_loss=report.eval_loss, per_dataset=report.per_dataset, best=improved,
+                metrics=report.metrics, per_dataset_metrics=report.per_dataset_metrics, best_metric=name,
+            )
+        )
         patience = self.cfg.train.early_stopping_patience
         return improved, bool(patience and self.progress.evals_without_improvement >= patience)
-
-    # ------------------------------------------------------------ checkpoints
-    def _trainer_state(self, reason: str) -> dict[str, Any]:
-        return {
-            **self.progress.to_state(self._session_seconds()),
-            "format": STATE_FORMAT,
-            "total_steps": self.total_steps,
-            "epoch": self._epoch(),
-            "sampler": self.sampler.state_dict(),
-            "fingerprint": self.fingerprint,
-            "micro_batch_size": self.runner.micro_batch_size,
-            "grad_accum": -(-self.cfg.effective_batch // self.runner.micro_batch_size),
-            "reason": reason,
-            "time": time.time(),
-            "lora": self.cfg.lora.enabled,
-        }
-
-    def save_checkpoint(self, reason: str) -> Path | None:
-        """Save atomically; a failure is a warning until it happens MAX_SAVE_FAILURES times in a row."""
-        acc = self.accelerator
-        acc.wait_for_everyone()
-        if not acc.is_main_process:
-            return None
-        started = time.perf_counter()
-        state = self._trainer_state(reason)
-        model = acc.unwrap_model(self.model)
-
-        def write(directory: Path) -> None:
-            self.faults.before_save(self.step)
-            write_checkpoint_files(
-                directory,
-                model=model,
-                optimizer=self.optimizer,
-                scheduler=self.scheduler,
-                trainer_state=state,
-            )
-
-        try:
-            path = self.checkpoints.save(self.step, write)
-        except OSError as err:
-            self.save_failures += 1
-            self.events.emit(
-                ev.Warning_(
-                    self.step,
-                    message=f"checkpoint at step {self.step} failed ({err}); earlier checkpoints are intact "
-                    f"(failure {self.save_failures} of {MAX_SAVE_FAILURES})",
-                )
-            )
-            if self.save_failures >= MAX_SAVE_FAILURES:
-                raise CheckpointError(
-                    f"{self.checkpoints.root}: {MAX_SAVE_FAILURES} checkpoint saves in a row failed (last: {err}); "
-                    "free disk space or fix permissions, then resume with --resume auto"
-                ) from None
-            return None
-        self.save_failures = 0
-        self.last_checkpoint = path
-        if self.progress.best_step == self.step:  # a "best" save always follows its eval
-            self.checkpoints.best_step = self.step
-        if reason == "final":
-            self.checkpoints.final_step = self.step
-        self.checkpoints.prune()
-        self.events.emit(
-            ev.CheckpointSaved(self.step, path=str(path), reason=reason, seconds=time.perf_counter() - started)
-        )
-        return path
-
-    def load_checkpoint(self, path: Path, state: dict[str, Any] | None = None) -> None:
-        state = state or read_trainer_state_strict(path)
-        model = self.accelerator.unwrap_model(self.model)
-        load_weights(path, model, lora=self.cfg.lora.enabled)
-        rng_state = load_training_state(path, optimizer=self.optimizer, scheduler=self.scheduler)
-        try:
-            self.sampler.load_state_dict(state["sampler"])
-        except ValueError as err:
-            raise ResumeError(f"{path}: sampler state does not match this data mix ({err})") from None
-        self.progress = RunProgress.from_state(state)
-        self.session_started = time.monotonic()
-        self.checkpoints.best_step = self.progress.best_step
-        self.last_checkpoint = path
-        restore_rng(rng_state)
-
-    # ------------------------------------------------------------ endings
-    def _stop(self, reason: str) -> Outcome:
-        saved = self.save_checkpoint("signal" if reason == "signal" else "user")
-        checkpoint = saved or self.last_checkpoint
-        return self._stopped(reason, checkpoint, stop_message(self.step, reason, self.run_dir, checkpoint is not None))
-
-    def _stop_oom(self) -> Outcome:
-        checkpoint = self.save_checkpoint("user") or self.last_checkpoint
-        return self._stopped("oom", checkpoint, oom_message(self.step, self.run_dir))
-
-    def _stop_nan(self, streak: int) -> Outcome:
-        # No new save: the last good checkpoint is the one to go back to with a lower learning rate.
-        checkpoint = self.last_checkpoint
-        return self._stopped("nan", checkpoint, nan_message(streak, self.step, checkpoint))
-
-    def _stopped(self, reason: str, checkpoint: Path | None, message: str) -> Outcome:
-        self.events.emit(ev.RunStopped(self.step, reason=reason, checkpoint=_str(checkpoint), message=message))
-        self._write_report("stopped")
-        return Outcome("stopped", reason, checkpoint, message)
-
-    def _finish(self) -> Outcome:
-        checkpoint = self.save_checkpoint("final")
-        if self.accelerator.is_main_process:
-            self.final_dir = self.run_dir / "final"
-            self.export(self.final_dir, merge=False)
-        self.events.emit(ev.RunFinished(self.step, final_dir=_str(self.final_dir), metrics=self.summary()))
-        self._write_report("finished")
-        return Outcome("finished", None, checkpoint, f"finished {self.step} steps; trained weights in {self.final_dir}")
-
-    def export(self, target: Path, *, merge: bool) -> None:
-        """Write HF-loadable weights (the adapter for LoRA) and the tokenizer to ``target``."""
-        model = self.accelerator.unwrap_model(self.model)
-        target.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(target)
-        self.tokenizer.save_pretrained(target)
-        if merge and self.cfg.lora.enabled:
-            merged = model.merge_and_unload()
-            merged.save_pretrained(target / "merged")
-            self.tokenizer.save_pretrained(target / "merged")
-
-    def _session_seconds(self) -> float:
-        return time.monotonic() - self.session_started
-
-    def summary(self) -> dict[str, Any]:
-        return self.progress.summary(self.total_steps, self._session_seconds())
-
-    def _write_report(self, status: str) -> None:
-        if self.run_dir is not None and self.accelerator.is_main_process:
-            write_report(self.run_dir, status, self.summary(), self.prepared, self.sampler, self.progress)
 
     # ------------------------------------------------------------ cleanup
     def cleanup(self) -> None:
@@ -418,14 +307,10 @@ class TrainingRecipe:
         acc = self.accelerator
         if acc is not None:
             acc.free_memory()
-        self.model = self.optimizer = self.scheduler = self.runner = None
+        self.model = self.optimizer = self.scheduler = self.runner = self.feed = self._export_copy = None
         self.sampler = None
         self.prepared = []
         self.accelerator = None
         release_cuda_cache()
         self.events.emit(ev.Cleanup(self.step, cuda_allocated_before=before, cuda_allocated_after=cuda_allocated()))
-
-
-def _str(path: Path | None) -> str | None:
-    return str(path) if path is not None else None
 

@@ -11,8 +11,10 @@ from tui_trainer.engine.progress_state import RunProgress
 
 
 def write_report(
-    run_dir: Path, status: str, summary: dict[str, Any], prepared: Sequence, sampler, progress: RunProgress
+    run_dir: Path, status: str, summary: dict[str, Any], prepared: Sequence, sampler, progress: RunProgress,
+    task: dict[str, Any] | None = None,
 ) -> None:
+    """``task``: the task's own facts (Task.summary), under the report's ``task`` key when not empty."""
     samples = sampler.samples_per_dataset()
     epochs = sampler.epochs_per_dataset()
     report = {
@@ -29,6 +31,8 @@ def write_report(
             for p in prepared
         },
     }
+    if task:
+        report["task"] = task
     tmp = run_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
     tmp.replace(run_dir / "report.json")

@@ -1,7 +1,8 @@
-"""SIGINT / SIGTERM / SIGHUP -> a graceful, checkpointed stop.
+"""SIGINT / SIGTERM / SIGHUP / SIGUSR1 -> a graceful, checkpointed stop.
 
 Handlers only set the stop event; the training thread finishes its current step and
-saves. A dropped SSH connection sends SIGHUP, a scheduler's preemption SIGTERM. A third
+saves. A dropped SSH connection sends SIGHUP, a scheduler's preemption SIGTERM, and SLURM
+SIGUSR1 ahead of it when asked (``--signal=USR1@90``), so the save fits the warning. A third
 signal means the user really wants out: checkpoints are atomic, so exiting at once
 cannot leave a half-written one visible.
 """
@@ -16,7 +17,11 @@ from contextlib import contextmanager
 
 from tui_trainer.engine.control import Controls
 
-STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+STOP_SIGNALS = tuple(
+    s
+    for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None), getattr(signal, "SIGUSR1", None))
+    if s is not None
+)
 FORCE_AFTER = 3
 
 

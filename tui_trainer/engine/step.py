@@ -1,9 +1,10 @@
 """One optimizer step on one global batch: split into micro-batches, accumulate, recover from OOM.
 
-The loss is normalized by the number of loss tokens in the *whole* global batch, not per
+The loss is normalized by the number of targets in the *whole* global batch, not per
 micro-batch, so the gradient does not depend on how the batch is split. That is what
 lets OOM recovery (halve the micro-batch, double accumulation) and a resume on a smaller
-GPU keep the exact optimization trajectory.
+GPU keep the exact optimization trajectory. The count comes from the prepared rows of the
+global batch, which every process sees, so no collective runs before the forward.
 """
 
 from __future__ import annotations
@@ -14,43 +15,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from tui_trainer.engine.faults import Faults
 from tui_trainer.engine.memory import is_oom, release_cuda_cache
+from tui_trainer.tasks.base import Batch, Task
 
 
 @dataclass(frozen=True)
 class StepResult:
     loss: float
-    """Mean loss over the global batch's loss tokens (NaN when the update was skipped)."""
+    """Mean loss over the global batch's targets (NaN when the update was skipped)."""
     grad_norm: float
     """Gradient norm before clipping (NaN when the update was skipped)."""
     tokens: int
-    """Non-padding tokens this process computed."""
+    """Work units (the task's: real tokens for sequences) this process computed."""
     tokens_per_dataset: dict[int, int]
-    """Non-padding tokens per dataset index (this process's shard)."""
+    """Work units per dataset index (this process's shard)."""
     finite: bool
     """False when loss or gradients were NaN/inf and the update was skipped."""
 
 
 class MinimumMicroBatchOOM(Exception):
     """Out of memory even at micro-batch 1: the run must stop (with a checkpoint)."""
-
-
-def causal_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Summed next-token cross-entropy over positions whose label is not -100."""
-    shifted = logits[:, :-1, :].reshape(-1, logits.size(-1)).float()
-    targets = labels[:, 1:].reshape(-1)
-    return F.cross_entropy(shifted, targets, ignore_index=-100, reduction="sum")
-
-
-def _trim(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Cut right padding down to the longest row of this micro-batch."""
-    longest = int(batch["attention_mask"].sum(dim=1).max().item())
-    if longest == batch["input_ids"].size(1):
-        return batch
-    return {k: v[:, :longest] for k, v in batch.items()}
 
 
 class StepRunner:
@@ -62,6 +48,7 @@ class StepRunner:
         accelerator,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
+        task: Task,
         micro_batch_size: int,
         max_grad_norm: float,
         faults: Faults,
@@ -70,6 +57,7 @@ class StepRunner:
         self.accelerator = accelerator
         self.model = model
         self.optimizer = optimizer
+        self.task = task
         self.micro_batch_size = micro_batch_size
         self.max_grad_norm = max_grad_norm
         self.faults = faults
@@ -78,13 +66,18 @@ class StepRunner:
         self.pin_memory = accelerator.device.type == "cuda"
         """Micro-batches go through pinned host memory, which makes the non_blocking copy truly async."""
 
-    def run(self, step: int, batch: dict[str, torch.Tensor], dataset_ids: torch.Tensor) -> StepResult:
-        """Compute the update for ``batch`` (this process's shard) and apply it unless non-finite."""
+    def run(self, step: int, batch: Batch, dataset_ids: torch.Tensor, global_targets: int | None = None) -> StepResult:
+        """Compute the update for ``batch`` (this process's shard) and apply it unless non-finite.
+
+        ``global_targets`` is the target count of the whole global batch (all shards); it
+        defaults to this shard's, which is the same thing on one process.
+        """
+        n_total = int(batch.n_targets.sum()) if global_targets is None else global_targets
         rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         while True:
             try:
-                loss_sum, n_loss_tokens = self._accumulate(step, batch)
+                loss_sum = self._accumulate(step, batch, n_total)
                 break
             except Exception as err:
                 if not is_oom(err):
@@ -95,53 +88,55 @@ class StepRunner:
                 if self.micro_batch_size <= 1:
                     raise MinimumMicroBatchOOM() from None
                 self.micro_batch_size = max(1, self.micro_batch_size // 2)
-                accum = -(-batch["input_ids"].size(0) // self.micro_batch_size)
+                accum = -(-batch.rows // self.micro_batch_size)
                 self.on_oom(self.micro_batch_size, accum)
                 # Redo the same step from the same random state: dropout masks match a run without the OOM.
                 torch.set_rng_state(rng)
                 if cuda_rng is not None:
                     torch.cuda.set_rng_state_all(cuda_rng)
-        tokens_per_row = batch["attention_mask"].sum(dim=1)
-        per_ds = torch.bincount(dataset_ids, weights=tokens_per_row.to(torch.float64))
+        per_ds = torch.bincount(dataset_ids, weights=batch.work.to(torch.float64))
         tokens_per_dataset = {i: int(v) for i, v in enumerate(per_ds.tolist()) if v}
-        loss, grad_norm = self._loss_and_clip(loss_sum / max(n_loss_tokens, 1))
+        loss, grad_norm = self._loss_and_clip(loss_sum / max(n_total, 1))
         finite = math.isfinite(loss) and math.isfinite(grad_norm)
         if finite:
             self.optimizer.step()
+        else:
+            self._skip_update()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(loss, grad_norm, int(tokens_per_row.sum()), tokens_per_dataset, finite)
+        return StepResult(loss, grad_norm, int(batch.work.sum()), tokens_per_dataset, finite)
 
-    def _accumulate(self, step: int, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    def _skip_update(self) -> None:
+        """Keep an fp16 GradScaler consistent when the update is skipped.
+
+        Clipping unscaled the gradients, which marks the scaler's per-optimizer state; without
+        an ``update()`` the next step's unscale raises, and the scale that overflowed would
+        never shrink. Backing the scale off as the scaler does after an overflow resets both.
+        """
+        scaler = getattr(self.accelerator, "scaler", None)
+        if scaler is None or not scaler.is_enabled():
+            return
+        scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
+
+    def _accumulate(self, step: int, batch: Batch, n_total: int) -> torch.Tensor:
         acc = self.accelerator
-        n_local = int((batch["labels"][:, 1:] != -100).sum())
-        n_total = n_local
-        if acc.num_processes > 1:
-            n_total = int(acc.reduce(torch.tensor(n_local, device=acc.device), reduction="sum").item())
-        # DDP averages gradients over processes; scaling by world size turns that back into a global-token mean.
+        # DDP averages gradients over processes; scaling by world size turns that back into a global-target mean.
         scale = acc.num_processes / max(n_total, 1)
-        rows = batch["input_ids"].size(0)
-        starts = range(0, rows, self.micro_batch_size)
+        starts = range(0, batch.rows, self.micro_batch_size)
         loss_sum = torch.zeros((), device=acc.device)
         for index, start in enumerate(starts):
-            chunk = _trim({k: v[start : start + self.micro_batch_size] for k, v in batch.items()})
-            # Pinned after trimming: pinning copies into a dense buffer, while a trimmed view of an
-            # already pinned batch is not dense, and the copy to the GPU would stage it unpinned.
-            if self.pin_memory:
-                chunk = {k: v.pin_memory() for k, v in chunk.items()}
-            chunk = {k: v.to(acc.device, non_blocking=True) for k, v in chunk.items()}
+            chunk = batch.select(start, start + self.micro_batch_size).to(acc.device, pin=self.pin_memory)
             last = index == len(starts) - 1
             sync = contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(self.model)
             with sync:
                 self.faults.before_forward(step)
                 with acc.autocast():
-                    logits = self.model(input_ids=chunk["input_ids"], attention_mask=chunk["attention_mask"]).logits
-                part = causal_lm_loss_sum(logits, chunk["labels"])
+                    part, _ = self.task.loss_sum(self.model, chunk)
                 part = self.faults.corrupt_loss(step, part)
                 acc.backward(part * scale)
             loss_sum += part.detach()
         if acc.num_processes > 1:
             loss_sum = acc.reduce(loss_sum, reduction="sum")
-        return loss_sum, n_total
+        return loss_sum
 
     def _loss_and_clip(self, loss: torch.Tensor) -> tuple[float, float]:
         """The step's loss and gradient norm (after clipping) as floats, read in one device sync."""

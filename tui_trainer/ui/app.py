@@ -1,15 +1,15 @@
-"""The tui-trainer Textual app: screens, the training worker, and run controls.
+"""The tui-trainer Textual app: navigation between screens around one run controller.
 
-Threads: the engine runs in one thread worker; it only posts messages. Everything that
-touches widgets happens in message handlers on the app's thread. Signal handlers (added
-to the event loop, so they run on that thread too) only set the run's stop event.
+Threads: the engine runs in one thread worker (ui/controller.py); it only posts messages.
+Everything that touches widgets happens in message handlers on the app's thread. Signal
+handlers (added to the event loop, so they run on that thread too) only set the run's
+stop event. Screens never call the app: they post the requests of ui/messages.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,22 +19,25 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tui_trainer.config import RunConfig, load_config
-from tui_trainer.engine.control import Controls
-from tui_trainer.engine.events import StepMetrics
+from tui_trainer.config.schema import RunConfig
 from tui_trainer.errors import UserError
-from tui_trainer.ui.messages import EngineEvent, TrainingCrashed, TrainingDone
+from tui_trainer.ui import messages as msg
+from tui_trainer.ui.controller import RunController
 from tui_trainer.ui.mix_draft import MixDraft
 from tui_trainer.ui.run_state import RunState
 from tui_trainer.ui.screens.datasets import DatasetsScreen
+from tui_trainer.ui.screens.demo_picker import DemoPicker
 from tui_trainer.ui.screens.home import HomeScreen
 from tui_trainer.ui.screens.modals import ConfirmScreen, ErrorScreen, HelpScreen
 from tui_trainer.ui.screens.monitor import MonitorScreen
 from tui_trainer.ui.screens.resume import ResumePicker
+from tui_trainer.ui.screens.search import SearchScreen
 from tui_trainer.ui.screens.wizard import WizardScreen
 from tui_trainer.ui.services import Services
 from tui_trainer.ui.widgets.loss_chart import LossChart
-from tui_trainer.ui.worker import DEFAULT_UI_RATE, EventForwarder, RepaintBudget, run_training
+from tui_trainer.ui.wizard_launch import AppLaunches
+from tui_trainer.ui.wizard_open import wizard_for_draft
+from tui_trainer.ui.worker import DEFAULT_UI_RATE
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -70,21 +73,42 @@ class TrainerApp(App[int]):
         self._start = start
         self._monitor_run = monitor_run
         self._handle_signals = handle_signals
-        self._max_ui_rate = max_ui_rate
-        self.controls: Controls | None = None
-        """Controls of the run the worker is training (None before the first run)."""
-        self.run_state: RunState | None = None
-        """What is known of the local run (kept after it ends for the monitor)."""
-        self.forwarder: EventForwarder | None = None
-        self.repaint_budget: RepaintBudget | None = None
-        """Spaces the forwarder's step updates so the UI stays within its CPU share."""
-        self.last_result: Any = None
-        """The engine's TrainResult of the last local run."""
-        self.exit_code = 0
-        """What the process returns: the last local run's outcome (0, 75, 2, 1)."""
+        self.controller = RunController(
+            self, self.services.train, max_ui_rate=max_ui_rate, cpu_spent_elsewhere=lambda: LossChart.total_cpu_spent
+        )
+        """The local run: its controls, state, worker and outcome."""
+        self.draft: MixDraft | None = None
+        """The mix being edited, kept across visits of the datasets screen."""
+        self.wizard_raw: dict[str, Any] | None = None
+        """The wizard's last values (edited or fitted), kept across visits."""
         self._exit_after_run = False
-        self.engine_busy = threading.Event()
-        """Set while the engine thread is inside train() (Textual marks the worker cancelled at shutdown)."""
+        self.launches = AppLaunches(self, lambda text: self.push_screen(ErrorScreen("The run could not start", text)))
+        """Runs started in processes of their own (the wizard's detached / processes)."""
+
+    # The run's pieces, read by tests, benchmarks and the launcher.
+    @property
+    def controls(self) -> Any:
+        return self.controller.controls
+
+    @property
+    def run_state(self) -> RunState | None:
+        return self.controller.run_state
+
+    @property
+    def last_result(self) -> Any:
+        return self.controller.last_result
+
+    @property
+    def exit_code(self) -> int:
+        return self.controller.exit_code
+
+    @property
+    def engine_busy(self) -> Any:
+        return self.controller.engine_busy
+
+    @property
+    def training_active(self) -> bool:
+        return self.controller.active
 
     # -- lifecycle -------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -99,14 +123,11 @@ class TrainerApp(App[int]):
             self.push_screen(WizardScreen(self.initial_config, fit_on_mount=False))
         elif self._monitor_run is not None:
             self.open_monitor(self._monitor_run)
-        self.set_interval(0.5, self._flush_forwarder)
+        self.set_interval(0.5, self.controller.flush)
 
     def on_unmount(self) -> None:
-        # However the app goes away, a running engine must stop (and save) rather than keep
-        # the process alive behind a closed UI.
-        if self.engine_busy.is_set() and self.controls is not None:
-            self.controls.request_stop("user")
-            self.controls.pause.clear()
+        self.controller.stop_for_shutdown()
+        self.launches.stop_attached()
         if self._handle_signals:
             loop = asyncio.get_running_loop()
             for sig in STOP_SIGNALS:
@@ -119,74 +140,43 @@ class TrainerApp(App[int]):
         else:
             self.exit(self.exit_code, return_code=self.exit_code)
 
-    def _flush_forwarder(self) -> None:
-        if self.forwarder is not None:
-            self.forwarder.flush_if_due()
-
     # -- training --------------------------------------------------------------------
-    @property
-    def training_active(self) -> bool:
-        return self.run_state is not None and self.run_state.running
-
-    def start_training(self, cfg: RunConfig, resume: str | Path | None = None) -> None:
+    def start_training(self, cfg: RunConfig, resume: str | Path | None = None, history: list[Any] | None = None) -> None:
         if self.training_active:
             self.notify("A run is already training; stop it first (s on the monitor).", severity="warning")
             return
-        self.controls = Controls()
-        self.run_state = RunState()
-        self.forwarder = EventForwarder(self.post_message, max_rate=self._max_ui_rate)
-        self.repaint_budget = RepaintBudget()
+        self.controller.start(cfg, Path(resume) if resume is not None else None, history)
         self.push_screen(self._local_monitor())
-        self.engine_busy.set()
-        self._train_worker(cfg, resume, self.controls, self.forwarder)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
-    def _train_worker(self, cfg: RunConfig, resume: str | Path | None, controls: Controls, forwarder: EventForwarder) -> None:
-        try:
-            run_training(self.services.train, cfg, resume=resume, controls=controls, forwarder=forwarder, post=self.post_message)
-        finally:
-            self.engine_busy.clear()
+    def stop_training(self, reason: str = "user") -> None:
+        if self.controller.stop(reason):
+            self._refresh_monitor()
 
     def _local_monitor(self) -> MonitorScreen:
         return MonitorScreen(self.run_state, sampler=self.services.system_sample, sample_every=self.services.sample_every)
 
-    def _visible_local_monitor(self) -> MonitorScreen | None:
+    def _refresh_monitor(self) -> None:
+        if not self.screen_stack:  # the app is shutting down as the run ends: nothing to refresh
+            return
         screen = self.screen
         if isinstance(screen, MonitorScreen) and not screen.following and screen.state is self.run_state:
-            return screen
-        return None
+            screen.show_state()
 
-    def on_engine_event(self, message: EngineEvent) -> None:
-        if self.run_state is None:
-            return
-        self.run_state.apply(message.event)
+    def on_engine_event(self, message: msg.EngineEvent) -> None:
+        self.controller.on_event(message.event)
         self._refresh_monitor()
-        if isinstance(message.event, StepMetrics) and self.forwarder is not None and self.repaint_budget is not None:
-            self.forwarder.set_interval(self.repaint_budget.next_interval(exempt=LossChart.total_cpu_spent))
 
-    def on_training_done(self, message: TrainingDone) -> None:
+    def on_training_done(self, message: msg.TrainingDone) -> None:
+        text = self.controller.on_done(message)
+        self._refresh_monitor()
         result = message.result
-        self.last_result = result
-        self.exit_code = result.exit_code
-        self.forwarder = None
-        if self.run_state is not None:
-            if self.run_state.running:  # the engine's last event may have been coalesced away
-                self.run_state.status = result.status
-            if result.message:
-                self.run_state.final_message = result.message
-        self._refresh_monitor()
         if self._exit_after_run:
             self.exit(result.exit_code, return_code=result.exit_code)
             return
-        severity = "information" if result.status == "finished" else "warning"
-        self.notify(result.message or f"Run {result.status} at step {result.final_step}", severity=severity, timeout=10)
+        self.notify(text, severity="information" if result.status == "finished" else "warning", timeout=10)
 
-    def on_training_crashed(self, message: TrainingCrashed) -> None:
-        self.exit_code = message.exit_code
-        self.forwarder = None
-        if self.run_state is not None:
-            self.run_state.status = "failed"
-            self.run_state.final_message = message.message
+    def on_training_crashed(self, message: msg.TrainingCrashed) -> None:
+        self.controller.on_crashed(message)
         self._refresh_monitor()
         if self._exit_after_run:
             self.exit(message.exit_code, return_code=message.exit_code, message=message.message)
@@ -194,51 +184,93 @@ class TrainerApp(App[int]):
         title = "Training could not start" if message.user_error else "Training failed (a bug; details below)"
         self.push_screen(ErrorScreen(title, message.message, message.details))
 
-    def toggle_pause(self) -> None:
-        if self.controls is None or not self.training_active or self.run_state is None:
-            return
-        if self.controls.pause.is_set():
-            self.controls.pause.clear()
-            self.run_state.status = "training"
-            self.notify("Resumed")
-        else:
-            self.controls.pause.set()
-            self.run_state.status = "paused"
-            self.notify("Paused after the current step; p resumes")
-        self._refresh_monitor()
+    # -- requests from screens ---------------------------------------------------------
+    def on_start_training(self, message: msg.StartTraining) -> None:
+        self.start_training(message.config, message.resume)
 
-    def checkpoint_now(self) -> None:
-        if self.controls is None or not self.training_active:
-            return
-        self.controls.checkpoint_now.set()
-        self.notify("A checkpoint will be saved after the current step")
+    def on_toggle_pause(self, message: msg.TogglePause) -> None:
+        text = self.controller.toggle_pause()
+        if text:
+            self.notify(text)
+            self._refresh_monitor()
 
-    def stop_training(self, reason: str = "user") -> None:
-        if self.controls is None or not self.training_active or self.run_state is None:
-            return
-        self.controls.request_stop(reason)
-        # A paused engine must wake up to reach the stop check and save.
-        self.controls.pause.clear()
-        self.run_state.status = "stopping"
-        self._refresh_monitor()
+    def on_checkpoint_now(self, message: msg.CheckpointNow) -> None:
+        text = self.controller.checkpoint_now()
+        if text:
+            self.notify(text)
 
-    def _refresh_monitor(self) -> None:
-        monitor = self._visible_local_monitor()
-        if monitor is not None:
-            monitor.show_state()
+    def on_stop_training(self, message: msg.StopTraining) -> None:
+        self.stop_training(message.reason)
 
-    def request_external_stop(self, run_dir: Path) -> None:
+    def on_request_external_stop(self, message: msg.RequestExternalStop) -> None:
         try:
-            path = self.services.request_stop(run_dir)
+            path = self.services.request_stop(message.run_dir)
         except OSError as err:
-            self.push_screen(ErrorScreen("Could not ask the run to stop", f"Writing the STOP file in {run_dir} failed: {err}"))
+            self.push_screen(ErrorScreen("Could not ask the run to stop", f"Writing the STOP file in {message.run_dir} failed: {err}"))
             return
         self.notify(f"Wrote {path}; the run stops and saves at its next step")
 
+    def on_open_monitor(self, message: msg.OpenMonitor) -> None:
+        self.open_monitor(message.run_dir)
+
+    def on_open_wizard(self, message: msg.OpenWizard) -> None:
+        self.draft = message.draft
+        kept = self.wizard_raw or (self.initial_config.to_dict() if self.initial_config else None)
+        self.push_screen(wizard_for_draft(message.draft, kept, self.output_dir))
+
+    def on_launch_run(self, message: msg.LaunchRun) -> None:
+        self.launches.start(message.config, detach=message.detach, nproc=message.nproc)
+
+    def on_wizard_screen_edited(self, message: WizardScreen.Edited) -> None:
+        self.wizard_raw = message.raw
+
+    def on_go_home(self, message: msg.GoHome) -> None:
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, HomeScreen):
+            self.pop_screen()
+
+    def on_new_run_from(self, message: msg.NewRunFrom) -> None:
+        self._load_new_run(message.run_dir)
+
+    @work(thread=True, exit_on_error=False, group="load")
+    def _load_new_run(self, run_dir: Path) -> None:
+        from tui_trainer.config.io import load_config
+
+        try:
+            cfg = load_config(run_dir / "config.toml")
+        except UserError as err:
+            self.post_message(msg.LoadFailed("Cannot start a new run from this run", str(err)))
+            return
+        self.call_from_thread(self.push_screen, WizardScreen(cfg, fit_on_mount=False))
+
+    def on_open_search(self, message: msg.OpenSearch) -> None:
+        self.push_screen(SearchScreen(message.study_dir))
+
+    def on_start_search(self, message: msg.StartSearch) -> None:
+        from tui_trainer.ui.screens.search_setup import SearchSetupScreen
+
+        self.push_screen(SearchSetupScreen(message.config), self._search_set_up)
+
+    def _search_set_up(self, cfg: Any) -> None:
+        if cfg is not None:  # None: the set-up was cancelled
+            self.notify("Starting a hyperparameter study in its own process…")
+            self._start_search(cfg)
+
+    @work(thread=True, exit_on_error=False, group="search")
+    def _start_search(self, cfg: Any) -> None:
+        try:
+            study_dir = self.services.start_search(cfg)
+        except UserError as err:
+            self.post_message(msg.LoadFailed("The study could not start", str(err)))
+            return
+        self.post_message(msg.OpenSearch(study_dir))
+
+    def on_load_failed(self, message: msg.LoadFailed) -> None:
+        self.push_screen(ErrorScreen(message.title, message.text))
+
     # -- navigation ------------------------------------------------------------------
     def open_monitor(self, run_dir: Path) -> None:
-        local = self.run_state is not None and self.run_state.run_dir and Path(self.run_state.run_dir).resolve() == Path(run_dir).resolve()
-        if local:
+        state = self.run_state
+        if state is not None and state.run_dir and Path(state.run_dir).resolve() == Path(run_dir).resolve():
             self.push_screen(self._local_monitor())
             return
         follower = self.services.follower(Path(run_dir))
@@ -253,35 +285,58 @@ class TrainerApp(App[int]):
             )
         )
 
-    def open_wizard_from_mix(self, draft: MixDraft) -> None:
-        base = RunConfig.model_validate({"data": draft.to_raw(), "run": {"output_dir": str(self.output_dir)}})
-        self.push_screen(WizardScreen(base, data_tokens=draft.est_tokens()))
-
     def action_new_run(self) -> None:
-        draft = MixDraft.from_section(self.initial_config.data) if self.initial_config else MixDraft()
-        self.push_screen(DatasetsScreen(draft, browse_root=self.browse_root))
+        if self.draft is None:
+            self.draft = MixDraft.from_section(self.initial_config.data) if self.initial_config else MixDraft()
+        settings = self.wizard_raw or (self.initial_config.to_dict() if self.initial_config else None)
+        self.push_screen(DatasetsScreen(self.draft, browse_root=self.browse_root, settings=settings))
 
     def action_demo(self) -> None:
+        self.push_screen(DemoPicker(), self._demo_picked)
+
+    def _demo_picked(self, which: str | None) -> None:
+        if which is not None:
+            self._load_demo(which)
+
+    @work(thread=True, exit_on_error=False, group="load")
+    def _load_demo(self, which: str) -> None:
+        builders = {
+            "tiny": self.services.demo_config, "smollm2": self.services.smollm2_config,
+            "sae": self.services.sae_demo_config, "classification": self.services.classification_demo_config,
+        }  # fmt: skip
         try:
-            cfg = self.services.demo_config(self.output_dir)
+            cfg = builders[which](self.output_dir)
         except UserError as err:
-            self.push_screen(ErrorScreen("The demo could not be set up", str(err)))
+            self.post_message(msg.LoadFailed("The demo could not be set up", str(err)))
             return
-        self.start_training(cfg)
+        self.post_message(msg.StartTraining(cfg))
 
     def action_resume(self) -> None:
         self.push_screen(ResumePicker(), self._resume_picked)
 
     def _resume_picked(self, checkpoint: Path | None) -> None:
-        if checkpoint is None:
-            return
+        if checkpoint is not None:
+            self._read_resume(checkpoint)
+
+    @work(thread=True, exit_on_error=False, group="load")
+    def _read_resume(self, checkpoint: Path) -> None:
+        from tui_trainer.config.io import load_config
+
         run_dir = checkpoint.parent.parent
         try:
             cfg = load_config(run_dir / "config.toml")
         except UserError as err:
-            self.push_screen(ErrorScreen("Cannot resume this run", str(err)))
+            self.post_message(msg.LoadFailed("Cannot resume this run", str(err)))
             return
-        self.start_training(cfg, resume=checkpoint)
+        step = _checkpoint_step(checkpoint)
+        try:
+            history = [e for e in self.services.follower(run_dir).poll() if step is None or e.step <= step]
+        except (OSError, UserError):
+            history = []  # the chart starts at the checkpoint; training is unaffected
+        self.post_message(msg.ResumeReady(cfg, checkpoint, history))
+
+    def on_resume_ready(self, message: msg.ResumeReady) -> None:
+        self.start_training(message.config, resume=message.checkpoint, history=message.history)
 
     def action_monitor(self) -> None:
         if self.run_state is None:
@@ -316,3 +371,8 @@ class TrainerApp(App[int]):
         yield SystemCommand("Monitor", "Show the run of this session", self.action_monitor)
         yield SystemCommand("Help", "Keys of this screen", self.action_help)
         yield from super().get_system_commands(screen)
+
+
+def _checkpoint_step(checkpoint: Path) -> int | None:
+    name = checkpoint.name.removeprefix("step-")
+    return int(name) if name.isdigit() else None

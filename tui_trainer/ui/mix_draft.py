@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-from tui_trainer.config import DataSection, Strategy, config_from_dict
-from tui_trainer.data.demo import DEMO_PREFIX
+from tui_trainer.config.mix_rules import Strategy
+from tui_trainer.data.formats import DATA_EXTENSIONS
+from tui_trainer.config.schema import DataSection, config_from_dict
+from tui_trainer.demo.catalog import DEMO_PREFIX
 from tui_trainer.errors import ConfigError
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -138,3 +140,19 @@ class MixDraft:
         if not known or any(k is None for k in known):
             return None
         return int(sum(known))
+
+
+def typed_path_problem(text: str) -> str | None:
+    """Why a typed dataset path cannot be added, or None. A hub id (``owner/name``) passes:
+    only the core can tell whether it exists online."""
+    if text.startswith(DEMO_PREFIX):
+        return None
+    path = Path(text).expanduser()
+    if path.exists():
+        return None
+    local = path.is_absolute() or text.startswith((".", "~")) or path.suffix.lower() in DATA_EXTENSIONS or "/" not in text
+    if not local:
+        return None
+    where = path.parent if path.parent != Path("") else Path(".")
+    hint = "its folder does not exist either" if not where.exists() else f"nothing by that name in {where}"
+    return f"{text}: no such file or directory ({hint}); check the path, or pick the file in the browser below"

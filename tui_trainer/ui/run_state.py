@@ -37,24 +37,68 @@ class RunState:
     epoch: float = 0.0
     tokens_seen: int = 0
     best_eval: float | None = None
+    gpu_util_pct: float | None = None
+    """The run's own GPU utilization, from the newest step event that carried one (CUDA runs
+    sample it about once a second); what the monitor shows for a run on another machine."""
+    gpu_memory_bytes: int | None = None
+    """GPU memory the run's device had in use at that same step."""
+    gpu_sampled_step: int | None = None
+    """The step of that reading (None until a step event carries one)."""
     samples_per_dataset: dict[str, int] = field(default_factory=dict)
     train_points: list[tuple[int, float]] = field(default_factory=list)
     """(step, loss) for the chart."""
     eval_points: list[tuple[int, float]] = field(default_factory=list)
     """(step, eval loss) for the chart."""
+    lr_points: list[tuple[int, float]] = field(default_factory=list)
+    """(step, learning rate), for the chart's learning-rate view."""
+    grad_points: list[tuple[int, float]] = field(default_factory=list)
+    """(step, gradient norm before clipping), for the chart's grad-norm view."""
+    findings: list[ev.Anomaly] = field(default_factory=list)
+    """The detectors' findings (``anomaly`` events), oldest first."""
+    recoveries: list[ev.Recovery] = field(default_factory=list)
+    """Rollbacks of the recovery policy, oldest first."""
+    task: str = "causal_lm"
+    """The run's task (run.task of the run_started config): which metrics panel the monitor shows."""
+    evals: list[ev.EvalResult] = field(default_factory=list)
+    """Every eval of the run, oldest first, for the task's metrics panel."""
     log: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
-    """Human-readable lines: checkpoints, warnings, epochs, OOM recoveries, the end."""
+    """Human-readable lines: checkpoints, warnings, findings, epochs, OOM recoveries, the end."""
     final_message: str = ""
     log_total: int = 0
     """Lines ever appended to ``log`` (the deque drops old ones); widgets track what they showed."""
     started_at: float | None = None
     """Time of the first event seen; log lines show time elapsed since then."""
+    paused_seconds: float = 0.0
+    """Time spent paused so far; left out of the step rate so a pause does not inflate the ETA."""
+    paused_since: float | None = None
+    """When the current pause began (None while training)."""
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=SPEED_WINDOW))
 
     def apply(self, event: ev.Event) -> None:
         handler = getattr(self, f"_on_{event.TYPE}", None)
         if handler is not None:
             handler(event)
+
+    def apply_history(self, event: ev.Event) -> None:
+        """An earlier event of a run this one resumes: only its curve points, for the chart."""
+        if isinstance(event, ev.StepMetrics):
+            self._add_curve_points(event)
+        elif isinstance(event, ev.Anomaly):
+            self.findings.append(event)
+        elif isinstance(event, ev.EvalResult):
+            self.eval_points.append((event.step, event.eval_loss))
+            self.evals.append(event)
+            if self.best_eval is None or event.eval_loss < self.best_eval:
+                self.best_eval = event.eval_loss
+
+    def mark_paused(self, now: float) -> None:
+        if self.paused_since is None:
+            self.paused_since = now
+
+    def mark_resumed(self, now: float) -> None:
+        if self.paused_since is not None:
+            self.paused_seconds += max(0.0, now - self.paused_since)
+            self.paused_since = None
 
     # -- derived values -------------------------------------------------------------
     @property
@@ -94,12 +138,15 @@ class RunState:
     def _on_run_started(self, e: ev.RunStarted) -> None:
         self.run_dir = e.run_dir
         self.name = Path(e.run_dir).name
+        self.task = (e.config.get("run") or {}).get("task") or self.task
         self.total_steps = e.total_steps or self.total_steps
         self.step = e.step
         if self.status == "starting":  # a pause or stop asked for while starting stays shown
             self.status = "training"
         where = f"resumed from {Path(e.resumed_from).name}" if e.resumed_from else "started"
         self._log(e, f"run {where} on {e.device}, {e.total_steps} steps")
+        for line in e.plan.splitlines():
+            self._log(e, "plan: " + line.strip())
 
     def _on_dataset_prepared(self, e: ev.DatasetPrepared) -> None:
         origin = "cache" if e.cached else "prepared"
@@ -114,12 +161,38 @@ class RunState:
         self.total_steps = e.total_steps or self.total_steps
         self.loss, self.lr, self.grad_norm, self.tokens_per_s = e.loss, e.lr, e.grad_norm, e.tokens_per_s
         self.epoch, self.tokens_seen = e.epoch, e.tokens_seen
+        if e.gpu_utilization_pct is not None:
+            self.gpu_util_pct, self.gpu_memory_bytes, self.gpu_sampled_step = e.gpu_utilization_pct, e.gpu_memory_bytes, e.step
         self.samples_per_dataset = dict(e.samples_per_dataset)
+        if self.train_points and self.train_points[-1][0] >= e.step:
+            # A resumed (or rolled back) run repeats no step, but its history may reach past the checkpoint.
+            self.train_points = [p for p in self.train_points if p[0] < e.step]
+            self.lr_points = [p for p in self.lr_points if p[0] < e.step]
+            self.grad_points = [p for p in self.grad_points if p[0] < e.step]
+        self._add_curve_points(e)
+        self._recent.append((e.time - self.paused_seconds, e.step))
+
+    def _add_curve_points(self, e: ev.StepMetrics) -> None:
         self.train_points.append((e.step, e.loss))
-        self._recent.append((e.time, e.step))
+        self.lr_points.append((e.step, e.lr))
+        self.grad_points.append((e.step, e.grad_norm))
+
+    def _on_anomaly(self, e: ev.Anomaly) -> None:
+        self.findings.append(e)
+        self._log(e, f"FINDING {e.kind} ({e.metric}): {e.message}. Recommendation: {e.recommendation}")
+
+    def _on_recovery(self, e: ev.Recovery) -> None:
+        self.recoveries.append(e)
+        self._log(
+            e,
+            f"recovery: rolled back from step {e.from_step} to {Path(e.checkpoint).name}, "
+            f"lr x{e.lr_factor:g}, {e.skipped_steps} batches skipped",
+        )
 
     def _on_eval(self, e: ev.EvalResult) -> None:
         self.eval_points.append((e.step, e.eval_loss))
+        # A resumed run's history may hold evals past its checkpoint: the new ones replace them.
+        self.evals = [x for x in self.evals if x.step < e.step] + [e]
         if self.best_eval is None or e.eval_loss < self.best_eval:
             self.best_eval = e.eval_loss
         parts = ", ".join(f"{k} {v:.3f}" for k, v in e.per_dataset.items())

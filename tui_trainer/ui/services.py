@@ -18,25 +18,37 @@ from tui_trainer.ui.widgets.system_panel import SystemSample
 
 
 def _discover_runs(output_dir: Path) -> list[Any]:
-    from tui_trainer.runs import discover_runs
+    from tui_trainer.runs.listing import discover_runs
 
     return discover_runs(output_dir)
 
 
+def _discover_studies(output_dir: Path) -> list[Any]:
+    from tui_trainer.search.progress import discover_studies
+
+    return discover_studies(output_dir)
+
+
+def _start_search(cfg: Any) -> Path:
+    from tui_trainer.search.launch import start_search
+
+    return start_search(cfg)
+
+
 def _request_stop(run_dir: Path) -> Path:
-    from tui_trainer.runs import request_stop
+    from tui_trainer.runs.listing import request_stop
 
     return request_stop(run_dir)
 
 
 def _follower(run_dir: Path) -> Any:
-    from tui_trainer.runs import EventFollower
+    from tui_trainer.runs.listing import EventFollower
 
     return EventFollower(run_dir)
 
 
 def _train(cfg: Any, **kwargs: Any) -> Any:
-    from tui_trainer.engine.api import train
+    from tui_trainer.api import train
 
     return train(cfg, **kwargs)
 
@@ -47,45 +59,97 @@ def _inspect(spec: Any) -> Any:
     return inspect_dataset(spec)
 
 
+def _inspect_classes(spec: Any, section: Any, eval_fraction: float, seed: int) -> Any:
+    from tui_trainer.tasks.classification.inspect import inspect_classes
+
+    return inspect_classes(spec, section, eval_fraction=eval_fraction, seed=seed)
+
+
 def _demo_config(output_dir: Path) -> Any:
-    from tui_trainer.data.demo import demo_run_config
+    from tui_trainer.demo.catalog import demo_run_config
 
     return demo_run_config(output_dir=str(output_dir))
 
 
+def _smollm2_config(output_dir: Path) -> Any:
+    from tui_trainer.demo.catalog import smollm2_demo_config
+
+    return smollm2_demo_config(output_dir=str(output_dir))
+
+
+def _sae_demo_config(output_dir: Path) -> Any:
+    from tui_trainer.tasks.sae.demo import sae_demo_config
+
+    return sae_demo_config(output_dir=str(output_dir))
+
+
+def _classification_demo_config(output_dir: Path) -> Any:
+    from tui_trainer.demo.classification_demos import classification_run_config
+
+    return classification_run_config(output_dir=str(output_dir))
+
+
+def _launch(cfg: Any, *, detach: bool, nproc: int) -> Any:
+    from tui_trainer.ui.wizard_launch import launch_run
+
+    return launch_run(cfg, detach=detach, nproc=nproc)
+
+
+def _end_process(pid: int) -> None:
+    import os
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass  # it has ended already
+
+
+def _measure(cfg: Any) -> Any:
+    from tui_trainer.measure import measure
+
+    return measure(cfg)
+
+
+def _model_shape(cfg: Any) -> Any:
+    from tui_trainer.ui.wizard_model import read_model_shape
+
+    return read_model_shape(cfg)
+
+
 def _load_presets() -> dict[str, Any]:
-    from tui_trainer.presets import load_presets
+    from tui_trainer.planning.presets import load_presets
 
     return load_presets()
 
 
 def _levels() -> tuple[str, ...]:
-    from tui_trainer.presets import LEVELS
+    from tui_trainer.planning.presets import LEVELS
 
     return tuple(LEVELS)
 
 
 def _detect_hardware() -> Any:
-    from tui_trainer.hardware import detect_hardware
+    from tui_trainer.planning.hardware import detect_hardware
 
     return detect_hardware()
 
 
 def _fit_preset(name: str, level: str, hardware: Any, data_tokens: int | None, base: Any) -> Any:
-    from tui_trainer.fitting import fit_preset
+    from tui_trainer.planning.fitting import fit_preset
 
     return fit_preset(name, level, hardware, data_tokens=data_tokens, base=base)
 
 
 def _estimate(preset: str, cfg: Any, hardware: Any) -> Any:
-    from tui_trainer.memory_estimate import estimate_for_config
-    from tui_trainer.presets import get_preset
+    from tui_trainer.planning.memory_estimate import estimate_for_config
+    from tui_trainer.planning.presets import get_preset
 
     return estimate_for_config(get_preset(preset).facts, cfg, hardware)
 
 
 def _system_sample() -> SystemSample | None:
-    from tui_trainer.hardware import sample_gpu_stats, sample_host_stats
+    from tui_trainer.planning.hardware import sample_gpu_stats, sample_host_stats
 
     gpus = sample_gpu_stats()
     if gpus:
@@ -109,6 +173,10 @@ class Services:
 
     discover_runs: Callable[[Path], list[Any]] = _discover_runs
     """runs.discover_runs: newest first."""
+    discover_studies: Callable[[Path], list[Any]] = _discover_studies
+    """search.progress.discover_studies: hyperparameter studies, newest first."""
+    start_search: Callable[[Any], Path] = _start_search
+    """search.launch.start_search: a detached study over the config; its directory."""
     request_stop: Callable[[Path], Any] = _request_stop
     """runs.request_stop: write a run's STOP file."""
     follower: Callable[[Path], Any] = _follower
@@ -117,8 +185,24 @@ class Services:
     """engine.api.train (blocking; runs in the worker thread)."""
     inspect_dataset: Callable[[Any], Any] = _inspect
     """data.inspect.inspect_dataset for the dataset screen's details."""
+    inspect_classes: Callable[[Any, Any, float, int], Any] = _inspect_classes
+    """tasks.classification.inspect.inspect_classes(spec, section, eval_fraction, seed): rows per label, the cap."""
     demo_config: Callable[[Path], Any] = _demo_config
     """data.demo.demo_run_config for the one-key demo."""
+    smollm2_config: Callable[[Path], Any] = _smollm2_config
+    """demo.catalog.smollm2_demo_config: the second demo (LoRA on SmolLM2-135M-Instruct)."""
+    sae_demo_config: Callable[[Path], Any] = _sae_demo_config
+    """tasks.sae.demo.sae_demo_config: a TopK SAE on the tiny model's layer 1 (home's d)."""
+    classification_demo_config: Callable[[Path], Any] = _classification_demo_config
+    """demo.classification_demos.classification_run_config: the tiny ViT on imbalanced digits (home's d)."""
+    launch: Callable[..., Any] = _launch
+    """wizard_launch.launch_run(cfg, detach=, nproc=): the run in processes of its own; a StartedRun."""
+    end_process: Callable[[int], None] = _end_process
+    """SIGTERM to a launched run's process: it saves a resumable checkpoint and exits 75."""
+    measure: Callable[[Any], Any] = _measure
+    """measure.measure: a few timed steps of the config (blocking; the wizard runs it in a worker)."""
+    model_shape: Callable[[Any], Any] = _model_shape
+    """wizard_model.read_model_shape: the base model's layers and width, and the task's check of them."""
     load_presets: Callable[[], dict[str, Any]] = _load_presets
     """presets.load_presets: preset families by name."""
     levels: Callable[[], tuple[str, ...]] = _levels

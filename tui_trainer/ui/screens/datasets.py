@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,21 +14,33 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, DirectoryTree, Footer, Input, Label, Select, Static
 
-from tui_trainer.config import DatasetSpec
-from tui_trainer.data.demo import DEMO_CORPORA
+from tui_trainer.config.classification_section import ClassificationSection
+from tui_trainer.demo.catalog import DEMO_CORPORA
+from tui_trainer.demo.classification_demos import CLASSIFICATION_DATASETS
 from tui_trainer.data.formats import is_saved_dataset
-from tui_trainer.ui.mix_draft import STRATEGIES, DraftDataset, MixDraft
+from tui_trainer.ui.host import host
+from tui_trainer.ui.messages import OpenWizard
+from tui_trainer.ui.mix_draft import STRATEGIES, DraftDataset, MixDraft, typed_path_problem
+from tui_trainer.tasks.classification.images import is_image_folder
+from tui_trainer.ui.datasets_view import (
+    COLUMNS,
+    NARROW_COLUMNS,
+    table_width,
+    class_settings,
+    inspect_entry,
+    validation_status,
+    mix_cell,
+    int_or_none,
+    preview_text,
+    demo_labels,
+    table_cells,
+)
+from tui_trainer.ui.mix_view import draft_plan, phase_table, propose_ranges, run_length
+from tui_trainer.ui.plan_preview import PlanPreview
 from tui_trainer.ui.widgets.bars import ShareBars
 from tui_trainer.ui.widgets.dataset_tree import DatasetTree
 from tui_trainer.ui.widgets.timeline import StepTimeline
-
-if TYPE_CHECKING:
-    from tui_trainer.ui.app import TrainerApp
-
-
-def _int_or_none(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text else None
+from tui_trainer.ui.widgets import styles
 
 
 class DatasetsScreen(Screen[None]):
@@ -42,6 +53,12 @@ class DatasetsScreen(Screen[None]):
         "removes a dataset. The message at the top is the same validation training runs; Next "
         "(ctrl+n) opens the model and preset step once the mix is valid."
     )
+
+    DEFAULT_CSS = """
+    #demo-label { width: auto; padding: 1 1 0 1; color: $text-muted; }
+    .demo-button { height: 3; }
+    #demo-select { width: 1fr; }
+    """
 
     BINDINGS = [
         Binding("ctrl+n", "next", "Next"),
@@ -60,30 +77,43 @@ class DatasetsScreen(Screen[None]):
             self.preview = preview
             self.problem = problem
 
-    def __init__(self, draft: MixDraft | None = None, browse_root: Path | None = None) -> None:
+    def __init__(self, draft: MixDraft | None = None, browse_root: Path | None = None, settings: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.draft = draft or MixDraft()
+        self._settings = settings
+        """The run's other sections (kept wizard values or a loaded config): the run length comes from them."""
+        self.plan: PlanPreview | None = None
+        """The core's plan for the mix on screen."""
+        self.plan_known = False
+        """Whether the plan's run length is the real one (datasets read) or nominal."""
         self._browse_root = browse_root or Path.cwd()
         self._editing = False
         self._editor_row: int | None = None
         self._mix_col: Any = None
-
-    @property
-    def trainer(self) -> TrainerApp:
-        return self.app  # type: ignore[return-value]
+        self._columns: tuple[str, ...] = ()
+        self._full_width = 0
+        """Cells the six-column table needs for the rows it shows (the narrow one is used below that)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="ds-top"):
             yield Select([(s, s) for s in STRATEGIES], value=self.draft.strategy, allow_blank=False, id="strategy")
-            yield Static("", id="mix-status")
             yield Button("Next ▸", id="next", variant="success", disabled=True)
+        yield Static("", id="mix-status")
         with Horizontal(id="ds-body"):
             with Vertical(id="ds-add"):
                 yield Input(placeholder="type a path, Enter adds it", id="path-input")
+                yield Static("", id="path-problem")
                 yield DatasetTree(self._browse_root, id="file-tree")
                 with Horizontal(id="demo-buttons"):
+                    yield Label("demo", id="demo-label")
                     for corpus in DEMO_CORPORA:
-                        yield Button(corpus.removeprefix("demo:"), id=f"add-{corpus.removeprefix('demo:')}", classes="demo-button")
+                        name = corpus.removeprefix("demo:")
+                        button = Button(name, id=f"add-{name}", classes="demo-button")
+                        button.tooltip = f"add the embedded corpus {corpus}"
+                        yield button
+                    # A classification run's demos: labeled data (the corpora above have no labels).
+                    demos = [(name.removeprefix("demo:"), name) for name in CLASSIFICATION_DATASETS]
+                    yield Select(demos, prompt="choose…", id="demo-select")
             with Vertical(id="ds-mix"):
                 yield DataTable(id="datasets", cursor_type="row")
                 with Horizontal(id="ds-editor"):
@@ -100,13 +130,50 @@ class DatasetsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#datasets", DataTable)
-        self._mix_col = table.add_columns("name", "format", "shape", "rows", "tokens", "mix")[-1]
+        self._set_columns(COLUMNS)
         self.query_one("#ds-add").border_title = "add"
         self.query_one("#preview-box").border_title = "preview"
+        self.query_one("#path-problem").display = False
         for entry in self.draft.datasets:
             if not entry.inspected:
-                self._inspect(entry)
+                self._inspect(entry, self._class_settings())
+        self._refresh_all()
+
+    def _set_columns(self, columns: tuple[str, ...]) -> None:
+        table = self.query_one("#datasets", DataTable)
+        table.clear(columns=True)
+        self._columns = columns
+        self._mix_col = table.add_columns(*columns)[-1]
+
+    def on_resize(self) -> None:
+        # Sizes are known after the layout pass that follows the resize.
+        self.call_after_refresh(self._fit_width)
+
+    def _fit_width(self) -> None:
+        """Narrow terminals: shorter demo button labels and fewer table columns, chosen, not cut."""
+        room = self.query_one("#demo-buttons").size.width - self.query_one("#demo-label").outer_size.width
+        labels = demo_labels([c.removeprefix("demo:") for c in DEMO_CORPORA], room)
+        for button, label in zip(self.query(".demo-button").results(Button), labels, strict=True):
+            button.label = label
+        wanted = COLUMNS if self.query_one("#datasets").size.width >= self._full_width else NARROW_COLUMNS
+        if wanted != self._columns:
+            self._set_columns(wanted)
+            self._refresh_all()
+
+    def _class_settings(self) -> tuple[ClassificationSection, float, int] | None:
+        return class_settings(self._settings, self.draft.base)
+
+    def on_screen_resume(self) -> None:
+        # Back from the wizard: its edits (the task, the classification keys, the run length) change this screen.
+        latest = getattr(self.app, "wizard_raw", None)
+        if latest is None or latest == self._settings:
+            return
+        before = self._class_settings()
+        self._settings = latest
+        if self._class_settings() != before:
+            for entry in self.draft.datasets:
+                entry.preview = entry.problem = None
+                self._inspect(entry, self._class_settings())
         self._refresh_all()
 
     # -- adding ----------------------------------------------------------------------
@@ -115,15 +182,25 @@ class DatasetsScreen(Screen[None]):
         if not path:
             return
         entry = self.draft.add(path)
-        self._inspect(entry)
+        self._inspect(entry, self._class_settings())
         self._refresh_all(select=len(self.draft.datasets) - 1)
         self.notify(f"Added {entry.name}")
 
     @on(Input.Submitted, "#path-input")
     def _typed_path(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            self.add_dataset(str(Path(event.value.strip()).expanduser()) if not event.value.startswith("demo:") else event.value)
-            event.input.value = ""
+        text = event.value.strip()
+        if not text:
+            return
+        problem = self.query_one("#path-problem", Static)
+        reason = typed_path_problem(text)
+        problem.display = reason is not None
+        if reason is not None:
+            # Refused at the input, like any other bad value: nothing is added.
+            problem.update(Text(reason, style=styles.ERROR))
+            self.app.bell()
+            return
+        self.add_dataset(str(Path(text).expanduser()) if not text.startswith("demo:") else text)
+        event.input.value = ""
 
     @on(DirectoryTree.FileSelected)
     def _file_picked(self, event: DirectoryTree.FileSelected) -> None:
@@ -131,18 +208,23 @@ class DatasetsScreen(Screen[None]):
 
     @on(DirectoryTree.DirectorySelected)
     def _dir_picked(self, event: DirectoryTree.DirectorySelected) -> None:
-        if is_saved_dataset(event.path):
+        if is_saved_dataset(event.path) or is_image_folder(event.path):
             self.add_dataset(str(event.path))
 
     @on(Button.Pressed, ".demo-button")
     def _demo_picked(self, event: Button.Pressed) -> None:
         self.add_dataset("demo:" + (event.button.id or "").removeprefix("add-"))
 
+    @on(Select.Changed, "#demo-select")
+    def _labeled_demo_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.add_dataset(event.value)
+            event.select.clear()  # back to the prompt: the next pick adds another
+
     @work(thread=True, group="inspect")
-    def _inspect(self, entry: DraftDataset) -> None:
+    def _inspect(self, entry: DraftDataset, classes: tuple[ClassificationSection, float, int] | None) -> None:
         try:
-            spec = DatasetSpec(name=entry.name, path=entry.path, **entry.extra)
-            preview = self.trainer.services.inspect_dataset(spec)
+            preview = inspect_entry(host(self).services, entry, classes)
         except Exception as err:  # noqa: BLE001 - DataError or an unreadable file: shown on the row
             self.post_message(self.Inspected(entry, None, str(err)))
         else:
@@ -183,11 +265,11 @@ class DatasetsScreen(Screen[None]):
             if event.input.id == "weight":
                 entry.weight = float(event.value) if event.value.strip() else 0.0
             elif event.input.id == "start-step":
-                entry.start_step = _int_or_none(event.value)
+                entry.start_step = int_or_none(event.value)
             else:
-                entry.end_step = _int_or_none(event.value)
+                entry.end_step = int_or_none(event.value)
         except ValueError:
-            self.query_one("#mix-status", Static).update(Text(f"{event.input.id}: not a number: {event.value!r}", style="red"))
+            self.query_one("#mix-status", Static).update(Text(f"{event.input.id}: not a number: {event.value!r}", style=styles.ERROR))
             self.query_one("#next", Button).disabled = True
             return
         self._refresh_all(keep_editor=True)
@@ -216,7 +298,7 @@ class DatasetsScreen(Screen[None]):
         if self.draft.validate() is not None:
             self.app.bell()
             return
-        self.trainer.open_wizard_from_mix(self.draft)
+        self.post_message(OpenWizard(self.draft))
 
     @on(Button.Pressed, "#next")
     def _next_pressed(self) -> None:
@@ -230,18 +312,26 @@ class DatasetsScreen(Screen[None]):
         """Redraw after a change; ``keep_editor`` is an edit of the selected dataset's fields
         (the editor and the preview stay as they are)."""
         table = self.query_one("#datasets", DataTable)
-        rows = self.draft.normalized()
+        strategy = self.draft.strategy
+        total = run_length(self.draft, self._settings)
+        if strategy == "sequential" and total and propose_ranges(self.draft, total):
+            keep_editor = False  # the proposed ranges must reach the editor too
+        self.plan, self.plan_known = draft_plan(self.draft, self._settings)
+        rows = list(self.plan.overall) if self.plan and self.plan.overall and self.plan_known else self.draft.normalized()
         shares = dict(rows)
         if keep_editor and table.row_count == len(self.draft.datasets):
             for i, d in enumerate(self.draft.datasets):
                 table.update_cell(str(i), self._mix_col, self._mix_cell(i, d, shares), update_width=True)
         else:
             self._rebuild_table(table, shares, table.cursor_row if select is None else select)
-        strategy = self.draft.strategy
         self.query_one("#weight-label").display = self.query_one("#weight").display = strategy in ("weighted", "curriculum")
         for wid in ("#range-label", "#start-step", "#end-step"):
             self.query_one(wid).display = strategy == "sequential"
         self.query_one("#ds-editor").display = bool(self.draft.datasets) and strategy != "uniform"
+        labeled = self._class_settings() is not None
+        self.query_one("#demo-select").display = labeled
+        for button in self.query(".demo-button"):
+            button.display = not labeled
         bars = self.query_one("#mix-bars", ShareBars)
         bars.display = strategy != "sequential"
         bars.set_shares(rows)
@@ -249,7 +339,7 @@ class DatasetsScreen(Screen[None]):
         phases = self.query_one("#phase-table", Static)
         phases.display = strategy == "curriculum" and bool(self.draft.datasets)
         if phases.display:
-            phases.update(self._phase_table())
+            phases.update(phase_table(self.plan, self.plan_known) if self.plan else "")
         timeline = self.query_one("#timeline", StepTimeline)
         timeline.display = strategy == "sequential"
         if timeline.display:
@@ -261,33 +351,20 @@ class DatasetsScreen(Screen[None]):
 
     def _rebuild_table(self, table: DataTable, shares: dict[str, float], cursor: int) -> None:
         table.clear()
+        shown = []
         for i, d in enumerate(self.draft.datasets):
-            p = d.preview
-            if d.problem:
-                fmt, shape, rows, tokens = Text("error", style="red"), "", "", ""
-            elif p is None:
-                fmt, shape, rows, tokens = Text("reading…", style="dim"), "", "", ""
-            else:
-                fmt, shape, rows, tokens = p.format, p.shape.kind, f"{p.rows:,}", f"{p.est_tokens:,}"
-            table.add_row(d.name, fmt, shape, rows, tokens, self._mix_cell(i, d, shares), key=str(i))
+            cells = table_cells(d, self._mix_cell(i, d, shares))
+            shown.append(cells)
+            table.add_row(*(cells[c] for c in self._columns), key=str(i))
+        full = table_width(shown, COLUMNS)
+        if full != self._full_width:
+            self._full_width = full
+            self.call_after_refresh(self._fit_width)
         if self.draft.datasets:
             table.move_cursor(row=min(cursor, len(self.draft.datasets) - 1))
 
     def _mix_cell(self, i: int, d: DraftDataset, shares: dict[str, float]) -> str:
-        if self.draft.strategy == "sequential":
-            return f"{'?' if d.start_step is None else d.start_step}–{'?' if d.end_step is None else d.end_step}"
-        if self.draft.strategy == "curriculum":
-            return f"phase {i}, {shares.get(d.name, 0) * 100:.0f}%"
-        return f"{shares.get(d.name, 0) * 100:.1f}%"
-
-    def _phase_table(self) -> Table:
-        table = Table(box=None, padding=(0, 1), show_edge=False, title_justify="left")
-        table.add_column("phase", style="bold")
-        table.add_column("dataset")
-        table.add_column("weight", justify="right")
-        for i, d in enumerate(self.draft.datasets):
-            table.add_row(str(i), d.name, f"{d.weight:g}")
-        return table
+        return mix_cell(self.draft.strategy, self.plan, i, d, shares)
 
     def _load_editor(self) -> None:
         index = self._current_index()
@@ -311,29 +388,13 @@ class DatasetsScreen(Screen[None]):
             return
         d = self.draft.datasets[index]
         if d.problem:
-            box.update(Text(d.problem, style="red"))
+            box.update(Text(d.problem, style=styles.ERROR))
         elif d.preview is None:
             box.update(Text(f"reading {d.path} …", style="dim"))
         else:
-            p = d.preview
-            text = Text()
-            text.append(f"{d.path}\n", style="bold")
-            fields = ", ".join(p.fields) if p.fields else "–"
-            text.append(f"{p.format} · {p.shape.kind} · fields: {fields}\n", style="dim")
-            for record in p.preview:
-                text.append(" ".join(str(record).split())[:300] + "\n")
-            box.update(text)
+            box.update(preview_text(d, max(24, self.query_one("#preview-box").size.width - 4)))
 
     def _show_validation(self) -> None:
-        problem = self.draft.validate()
-        status = self.query_one("#mix-status", Static)
-        pending = [d.name for d in self.draft.datasets if not d.inspected]
-        if problem:
-            status.update(Text(problem, style="red"))
-        elif pending:
-            status.update(Text(f"reading {', '.join(pending)} …", style="dim"))
-        else:
-            tokens = self.draft.est_tokens()
-            extra = f", ~{tokens:,} tokens" if tokens else ""
-            status.update(Text(f"✓ {len(self.draft.datasets)} dataset(s), {self.draft.strategy}{extra}", style="green"))
-        self.query_one("#next", Button).disabled = problem is not None
+        text, next_enabled = validation_status(self.draft, self.plan, self.plan_known)
+        self.query_one("#mix-status", Static).update(text)
+        self.query_one("#next", Button).disabled = not next_enabled

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from tui_trainer.hardware import GIB
+from tui_trainer.planning.hardware import GIB
 from tui_trainer.ui.widgets.quiet_update import update_if_changed
 
 HISTORY = 60
@@ -30,7 +30,7 @@ class SystemSample:
     mem_used: int
     """Bytes used (GPU memory or RAM)."""
     mem_total: int
-    """Bytes available in total."""
+    """Bytes available in total (0 when unknown: a run's own events carry only what it uses)."""
     temperature_c: float | None = None
     """GPU temperature, when known."""
     power_w: float | None = None
@@ -64,8 +64,8 @@ class SystemPanel(Vertical):
 
     def add_sample(self, sample: SystemSample) -> None:
         self._util.append(sample.util_pct)
-        mem_pct = 100.0 * sample.mem_used / sample.mem_total if sample.mem_total else 0.0
-        self._mem.append(mem_pct)
+        mem_pct = 100.0 * sample.mem_used / sample.mem_total if sample.mem_total else None
+        self._mem.append(mem_pct if mem_pct is not None else sample.mem_used / GIB)
         label = "GPU" if sample.kind == "gpu" else "CPU"
         if self.border_title != sample.title:
             self.border_title = sample.title
@@ -76,10 +76,19 @@ class SystemPanel(Vertical):
         if sample.power_w is not None:
             extra.append(f"{sample.power_w:.0f} W")
         self._set_line("#sys-util", f"{label} {sample.util_pct:5.1f}%")
-        self._set_line("#sys-mem", f"{mem_label} {_gib(sample.mem_used)}/{_gib(sample.mem_total)} GiB ({mem_pct:.0f}%)")
+        if mem_pct is None:
+            self._set_line("#sys-mem", f"{mem_label} {_gib(sample.mem_used)} GiB in use")
+        else:
+            self._set_line("#sys-mem", f"{mem_label} {_gib(sample.mem_used)}/{_gib(sample.mem_total)} GiB ({mem_pct:.0f}%)")
         self._set_line("#sys-extra", "  ".join(extra))
         self.query_one("#sys-util-history", Sparkline).data = list(self._util)
         self.query_one("#sys-mem-history", Sparkline).data = list(self._mem)
+
+    def show_note(self, title: str, text: str) -> None:
+        """No readings to show: say why in place of the gauges (a run on a CPU-only machine elsewhere)."""
+        if self.border_title != title:
+            self.border_title = title
+        update_if_changed(self.query_one("#sys-util", Static), Text(text, style="dim"))
 
     def _set_line(self, selector: str, text: str) -> None:
         # Each line is one row high whatever it says: no re-layout of the screen.

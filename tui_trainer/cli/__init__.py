@@ -1,0 +1,1 @@
+"""cli: see DESIGN.md §2."""

@@ -1,0 +1,1 @@
+"""config: see DESIGN.md §2."""

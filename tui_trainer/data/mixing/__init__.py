@@ -1,0 +1,1 @@
+"""data.mixing: see DESIGN.md §2."""

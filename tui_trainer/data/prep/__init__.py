@@ -1,0 +1,1 @@
+"""data.prep: see DESIGN.md §2."""

@@ -1,0 +1,1 @@
+"""engine.checkpoint: see DESIGN.md §2."""

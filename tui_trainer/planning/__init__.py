@@ -1,0 +1,1 @@
+"""planning: see DESIGN.md §2."""

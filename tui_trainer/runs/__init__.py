@@ -1,0 +1,1 @@
+"""runs: see DESIGN.md §2."""

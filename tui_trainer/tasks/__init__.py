@@ -1,0 +1,1 @@
+"""tasks: see DESIGN.md §2."""
