@@ -89,7 +89,6 @@ class WizardScreen(WizardWorkers, Screen[None]):
         self._presets: dict[str, Any] = {}
         self._levels: tuple[str, ...] = ()
         self._choice: tuple[Any, Any] = (CUSTOM, None)
-        self._loading = False
         self._changed: list[str] = []
         self._fit_seq = 0
         self._note: str | None = None
@@ -190,16 +189,12 @@ class WizardScreen(WizardWorkers, Screen[None]):
         before, self._raw = self._raw, raw
         self._changed, self._note = wt.changed_fields(before, raw) if list_changes else [], note
         self.post_message(self.Edited(self._raw))
-        self._loading = True
-        try:
+        # The rows' Changed echoes are dropped where they are posted, not by a flag cleared after the
+        # next refresh: a key pressed right after a fit landed was ignored under that flag.
+        with self.prevent(Input.Changed, Switch.Changed, Select.Changed):
             ws.load_values(self, self._raw)
-            ws.show_for(self, self._raw)
-        finally:
-            self.call_after_refresh(self._done_loading)
+        ws.show_for(self, self._raw)
         self._refresh_outputs()
-
-    def _done_loading(self) -> None:
-        self._loading = False
 
     @on(Select.Changed, "#preset, #level")
     def _choice_changed(self, event: Select.Changed) -> None:
@@ -229,8 +224,6 @@ class WizardScreen(WizardWorkers, Screen[None]):
     # -- editing ---------------------------------------------------------------------
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
-        if self._loading:
-            return
         if event.input.id == ws.NPROC_INPUT:
             self._nproc_edited = self._nproc_edited or event.value != self._nproc_default
             self._refresh_outputs()
@@ -254,14 +247,14 @@ class WizardScreen(WizardWorkers, Screen[None]):
             self._refresh_outputs()
             return
         field = ws.field_for(event.switch.id)
-        if field is not None and not self._loading and is_shown(field, self._raw):
+        if field is not None and is_shown(field, self._raw):
             self._apply(field.key, event.value)
 
     @on(Select.Changed)
     def _form_select_changed(self, event: Select.Changed) -> None:
         field = ws.field_for(event.select.id)
         # A hidden row's Select announces its first value when mounted: not an edit of this run.
-        if field is not None and not self._loading and is_shown(field, self._raw):
+        if field is not None and is_shown(field, self._raw):
             self._apply(field.key, event.value)
 
     def _apply(self, key: str, value: Any) -> None:
