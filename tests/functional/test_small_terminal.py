@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Footer, Input
+from textual.widgets._footer import FooterKey
 
 from tests.functional.fakes import make_services
 from tests.functional.helpers import contrast, rendered_cells, wait_until
@@ -26,6 +27,13 @@ async def test_screen_at_80x24(name, tmp_path, monkeypatch) -> None:
             screen = app.screen
             footer = screen.query_one(Footer)
             assert footer.region.y == 23 and footer.region.width == 80
+            await pilot.pause()
+            # every key the footer shows is whole, left of the palette key (at 100 columns the
+            # wizard's long labels pushed Quit and Help off the line)
+            keys = list(footer.query(FooterKey).results())
+            palette = [k for k in keys if k.action == "app.command_palette"]
+            right_edge = palette[0].region.x if palette else footer.region.right
+            assert [k.description for k in keys if k not in palette and k.region.right > right_edge] == []
             # the main content is laid out inside the terminal, not pushed off it
             main = "#runs-table, #datasets, #mix-status, #next, #preset, #level, #start, #loss-chart, #event-log, #picker-checkpoints"
             for widget in screen.query(main).results():

@@ -61,10 +61,11 @@ class WizardScreen(WizardWorkers, Screen[None]):
     """
 
     BINDINGS = [
-        Binding("ctrl+t", "start", "Start training"),
-        Binding("ctrl+s", "save", "Save config"),
-        Binding("ctrl+b", "measure", "Measure"),
-        Binding("ctrl+f", "search", "Search hyperparameters"),
+        # One word each, so Back, Quit and Help stay on an 80-column footer; the tooltip is the long name.
+        Binding("ctrl+t", "start", "Start", tooltip="Start training"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save the config as TOML"),
+        Binding("ctrl+b", "measure", "Measure", tooltip="Measure s/step, tokens/s and peak memory"),
+        Binding("ctrl+f", "search", "Search", tooltip="Search hyperparameters"),
         Binding("escape", "back", "Back"),
     ]
 
