@@ -103,3 +103,23 @@ async def test_g_brings_the_chart_back_in_place_of_the_task_metrics(tmp_path: Pa
         assert chart.display and not panel.display and chart.view == "loss"  # shown first, not yet switched
         await pilot.press("g")
         assert chart.view == "lr"
+
+
+async def test_at_80x24_the_findings_leave_room_for_the_shares(tmp_path: Path) -> None:
+    """The findings panel shrinks (and scrolls) to what the GPU and shares panels leave; before,
+    two findings pushed the per-dataset shares out of the 24-line screen."""
+    app, run_dir = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state.step == 20)
+        screen = app.screen
+        panel, shares = screen.query_one("#findings", FindingsPanel), screen.query_one("#shares")
+        side = screen.query_one("#monitor-side")
+        later = [e for e in scripted_events(str(run_dir), total=40, upto=30) if e.step > 20]
+        _write(run_dir, [*later[:6], LOSS_SPIKE, *later[6:], GRAD_SPIKE], mode="a")
+        await poll_followed(pilot, screen)
+        await wait_until(pilot, lambda: panel.shown_count == 2 and panel.region.height >= FindingsPanel.MIN_HEIGHT
+                         and shares.region.bottom <= side.region.bottom)
+        assert shares.region.height >= 3 and shares.region.y >= panel.region.bottom
+        await pilot.resize_terminal(120, 40)  # room again: the panel grows back
+        await wait_until(pilot, lambda: panel.region.height > 7)
+        assert shares.region.bottom <= side.region.bottom

@@ -146,6 +146,18 @@ class MonitorScreen(Screen[None]):
         yield FollowingLog(id="event-log", max_lines=500)
         yield Footer()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_findings)
+
+    def _fit_findings(self) -> None:
+        """The findings panel takes what the GPU and shares panels leave of the side column: on a
+        24-line terminal it pushed the shares out (it scrolls instead; the log has every finding)."""
+        side, findings = self.query_one("#monitor-side"), self.query_one("#findings", FindingsPanel)
+        others = sum(w.outer_size.height for w in side.children if w is not findings and w.display)
+        room = max(FindingsPanel.MIN_HEIGHT, side.size.height - others)
+        if findings.styles.max_height is None or findings.styles.max_height.value != min(room, FindingsPanel.MAX_HEIGHT):
+            findings.styles.max_height = min(room, FindingsPanel.MAX_HEIGHT)
+
     def on_mount(self) -> None:
         self.query_one("#shares").border_title = "samples per dataset"
         self.query_one("#event-log").border_title = "events"
@@ -258,7 +270,8 @@ class MonitorScreen(Screen[None]):
                 bar.query_one("#bar").auto_refresh = PULSE_INTERVAL
         update_if_changed(self.query_one("#metrics", Static), self._metrics_text())
         self._show_chart(force=not s.running)
-        self.query_one("#findings", FindingsPanel).show(s.findings)
+        if self.query_one("#findings", FindingsPanel).show(s.findings):
+            self.call_after_refresh(self._fit_findings)
         if self.query_one("#task-metrics", TaskMetrics).show(s.task, s.evals):
             self._place_task_metrics()
         self.query_one("#shares", ShareBars).set_shares(s.shares())

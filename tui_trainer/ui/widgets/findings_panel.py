@@ -41,8 +41,13 @@ def findings_text(findings: Sequence[ev.Anomaly], shown: int = SHOWN) -> Text:
 class FindingsPanel(Static):
     """The newest findings and their recommendations."""
 
+    MAX_HEIGHT = 12
+    """Rows at most, borders included; less where the side column is short (the monitor sets it)."""
+    MIN_HEIGHT = 3
+    """The border and the newest finding's first line."""
+
     DEFAULT_CSS = """
-    FindingsPanel { height: auto; max-height: 12; border: round $warning; padding: 0 1; }
+    FindingsPanel { height: auto; max-height: 12; border: round $warning; padding: 0 1; overflow-y: auto; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -51,10 +56,12 @@ class FindingsPanel(Static):
         self.shown_count = 0
         """How many findings the panel has been given (it redraws only when that changes)."""
 
-    def show(self, findings: Sequence[ev.Anomaly]) -> None:
+    def show(self, findings: Sequence[ev.Anomaly]) -> bool:
+        """Show ``findings``; True when that changed what the panel holds."""
         if len(findings) == self.shown_count:
-            return
+            return False
         self.shown_count = len(findings)
         self.display = bool(findings)
         self.border_title = f"findings ({len(findings)})"
         self.update(findings_text(findings))
+        return True
