@@ -11,6 +11,7 @@ from typing import Any
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine import events as ev
+from tui_trainer.engine.accelerators import collective_failure
 from tui_trainer.engine.checkpoint.rundir import check_output_dir
 from tui_trainer.engine.control import Controls
 from tui_trainer.engine.eventlog import EventLog
@@ -92,6 +93,10 @@ def train(
             log.emit(ev.RunFailed(recipe.step, error=f"{type(err).__name__}: {err}"))
             raise
         except BaseException as err:
+            lost = collective_failure(err, cfg.train.dist_timeout_s)
+            if lost is not None:
+                log.emit(ev.RunFailed(recipe.step, error=f"DistributedError: {lost}"))
+                raise lost from err
             log.emit(ev.RunFailed(recipe.step, error="".join(traceback.format_exception_only(err)).strip()))
             raise
         finally:

@@ -32,3 +32,7 @@ class ResumeError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint could not be written or verified."""
+
+
+class DistributedError(UserError):
+    """The processes of a several-process run lost each other: a collective timed out, or a peer exited."""

@@ -7,7 +7,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -37,6 +37,33 @@ def user_config_dir() -> Path:
         return Path(override).expanduser()
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "tui-trainer"
+
+
+MODEL_FILES = ("config.json", "model.safetensors")
+"""What a saved transformers model directory cannot be loaded without (one shard: the demo model
+and the GGUF conversions are small enough for one)."""
+
+
+def has_model_files(directory: Path) -> bool:
+    """A marker alone does not make a model: a build whose save wrote nothing (transformers skips
+    the files on a torch.distributed rank other than 0) must count as broken and be rebuilt."""
+    return all((directory / name).is_file() for name in MODEL_FILES)
+
+
+@contextlib.contextmanager
+def build_lock(final: Path) -> Iterator[None]:
+    """Hold ``final``'s build lock (a file beside it): the processes of one machine then build it
+    once, one after another, instead of every torchrun rank converting its own copy at once (a
+    GGUF conversion is a minute and a model's worth of memory). The kernel drops it with the process."""
+    import fcntl
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.with_name(f".{final.name}.lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def install_dir(tmp: Path, final: Path, is_valid: Callable[[Path], bool], aside: Path) -> None:

@@ -118,3 +118,20 @@ def test_a_signal_only_rank_1_gets_stops_both_ranks_at_one_step_with_one_checkpo
     assert stopped["reason"] == "signal"
     checkpoints = list((run_dir / "checkpoints").iterdir())
     assert [p.name for p in checkpoints] == [f"step-{stopped['step']:08d}"] and verify_checkpoint(checkpoints[0]) is None
+
+
+def test_a_rank_left_waiting_past_dist_timeout_s_is_exit_2_naming_the_key_and_the_checkpoint_survives(tmp_path):
+    """The save at step 2 takes 12 s on rank 0 (only rank 0 writes) while rank 1 waits in its next
+    collective: with train.dist_timeout_s = 5 rank 1 gives up. This is the setting's negative
+    control (torch's gloo default is 30 min, so without it the run would just be slow), and the
+    failure must read as what to change, with no traceback from the ranks or from torchrun."""
+    cfg = demo_cfg(tmp_path, max_steps=5, dist_timeout_s=5, checkpoint={"every_steps": 2, "every_minutes": 0})
+    cfg_path = write_cfg(cfg, tmp_path / "run.toml")
+    result = cli("train", str(cfg_path), "--nproc", "2", env={"TUI_TRAINER_FAULTS": "slowsave@2x12"}, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "rank 1 waited longer than train.dist_timeout_s = 5 s" in result.stderr
+    assert "Traceback" not in result.stderr and "ChildFailedError" not in result.stderr
+    events = run_events(_run_dir(tmp_path / "runs"))
+    assert events[-2]["type"] == "run_failed" and events[-2]["error"].startswith("DistributedError: rank 0 stopped")
+    saved = [e["path"] for e in events if e["type"] == "checkpoint_saved"]
+    assert len(saved) == 1 and verify_checkpoint(Path(saved[0])) is None  # the slow save itself completed

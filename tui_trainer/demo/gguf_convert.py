@@ -78,7 +78,8 @@ def is_current_conversion(directory: Path, sha256: str) -> bool:
         marker = json.loads((directory / MARKER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(marker, dict) and marker.get("format") == CONVERT_FORMAT and marker.get("sha256") == sha256
+    current = isinstance(marker, dict) and marker.get("format") == CONVERT_FORMAT and marker.get("sha256") == sha256
+    return current and paths.has_model_files(directory)
 
 
 def ensure_converted(source: Path) -> Path:
@@ -92,21 +93,25 @@ def ensure_converted(source: Path) -> Path:
     final = conversion_dir(source, sha256)
     if is_current_conversion(final, sha256):
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    paths.remove_older_than(final.parent, f".{final.name}.*", ABANDONED_AFTER_S)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
-    try:
-        convert_into(source, tmp)
-        marker = {"format": CONVERT_FORMAT, "sha256": sha256, "source": str(source)}
-        (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        paths.install_dir(
-            tmp,
-            final,
-            lambda d: is_current_conversion(d, sha256),
-            final.with_name(f".{final.name}.old-{os.getpid()}"),
-        )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with paths.build_lock(final):
+        if is_current_conversion(final, sha256):  # converted by the process we waited for
+            return final
+        paths.remove_older_than(final.parent, f".{final.name}.*", ABANDONED_AFTER_S)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        try:
+            convert_into(source, tmp)
+            if not paths.has_model_files(tmp):  # e.g. saved on a torch.distributed rank other than 0
+                raise RuntimeError(f"converting {source} wrote no weights into {tmp}; convert it outside torch.distributed")
+            marker = {"format": CONVERT_FORMAT, "sha256": sha256, "source": str(source)}
+            (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+            paths.install_dir(
+                tmp,
+                final,
+                lambda d: is_current_conversion(d, sha256),
+                final.with_name(f".{final.name}.old-{os.getpid()}"),
+            )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

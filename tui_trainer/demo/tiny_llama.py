@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tui_trainer import paths
+
 BUILD_FORMAT = 1
 """Bumped whenever the recipe below changes, so an older cached build is replaced, not reused."""
 
@@ -128,6 +130,8 @@ def build_into(target: Path, texts: Iterator[str], spec: DemoModelSpec = SPEC) -
     with quiet_progress():
         tokenizer.save_pretrained(target)
         model.save_pretrained(target)
+    if not paths.has_model_files(target):  # e.g. saved on a torch.distributed rank other than 0
+        raise RuntimeError(f"building the demo model wrote no weights into {target}; build it outside torch.distributed")
     marker = {"format": BUILD_FORMAT, "spec": asdict(spec), "parameters": model.num_parameters()}
     (target / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
@@ -151,4 +155,5 @@ def is_current_build(directory: Path) -> bool:
         marker = json.loads((directory / MARKER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(marker, dict) and marker.get("format") == BUILD_FORMAT and marker.get("spec") == asdict(SPEC)
+    current = isinstance(marker, dict) and marker.get("format") == BUILD_FORMAT and marker.get("spec") == asdict(SPEC)
+    return current and paths.has_model_files(directory)

@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from tui_trainer.errors import ConfigError
+from tui_trainer.errors import ConfigError, DistributedError
 
 FSDP_ENV = "ACCELERATE_USE_FSDP"
 """accelerate sets this process-wide when given an FSDP plugin, and reads it in every later
@@ -60,10 +60,18 @@ def fsdp_plugin():
     )
 
 
-def new_accelerator(mixed_precision: str, distributed: str = "ddp"):
-    """An Accelerator for this run; on CPU under torchrun it must be told ``cpu=True`` to see the world size."""
+def new_accelerator(mixed_precision: str, distributed: str = "ddp", timeout_s: int | None = None):
+    """An Accelerator for this run; on CPU under torchrun it must be told ``cpu=True`` to see the world size.
+
+    ``timeout_s`` is the process group's collective timeout (train.dist_timeout_s): while rank 0
+    writes a checkpoint or the final export the other ranks wait in their next collective, and
+    torch's NCCL default of 10 minutes is shorter than writing a large model's optimizer state.
+    """
+    from datetime import timedelta
+
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
+    from accelerate.utils import InitProcessGroupKwargs
 
     AcceleratorState._reset_state(reset_partial_state=False)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -77,4 +85,32 @@ def new_accelerator(mixed_precision: str, distributed: str = "ddp"):
         _fsdp_env_ours = False
     elif plugin is not None and FSDP_ENV not in os.environ:
         _fsdp_env_ours = True
-    return Accelerator(mixed_precision=mixed_precision, cpu=cpu_ranks, fsdp_plugin=plugin)
+    handlers = [InitProcessGroupKwargs(timeout=timedelta(seconds=timeout_s))] if timeout_s else []
+    return Accelerator(mixed_precision=mixed_precision, cpu=cpu_ranks, fsdp_plugin=plugin, kwargs_handlers=handlers)
+
+
+_TIMED_OUT = ("Timed out waiting", "Watchdog caught collective operation timeout", "wait timeout after")
+"""How gloo and NCCL word a collective that waited past the process group's timeout (torch 2.13)."""
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "NCCL communicator was aborted")
+"""How they word a collective whose peer process exited."""
+
+
+def collective_failure(err: BaseException, timeout_s: int) -> DistributedError | None:
+    """``err`` as the user-facing reason a rank of a several-process run stopped, when it is a
+    collective that timed out or lost its peer; None for anything else (a bug keeps its traceback)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or not isinstance(err, RuntimeError):
+        return None
+    rank, text = os.environ.get("RANK", "?"), str(err)
+    if any(mark in text for mark in _TIMED_OUT):
+        return DistributedError(
+            f"rank {rank} waited longer than train.dist_timeout_s = {timeout_s} s for the other processes. "
+            "Rank 0 may still have been writing a checkpoint or preparing the data: raise train.dist_timeout_s, "
+            "or prepare large datasets first with `tui-trainer prepare FILE`. Checkpoints already saved are intact "
+            "(`--resume auto` continues from the newest)."
+        )
+    if any(mark in text for mark in _PEER_GONE):
+        return DistributedError(
+            f"rank {rank} stopped because another process of the run exited (its own message says why). "
+            "Checkpoints already saved are intact (`--resume auto` continues from the newest)."
+        )
+    return None

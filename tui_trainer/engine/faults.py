@@ -14,6 +14,8 @@ value is a comma-separated list of ``KIND@STEP[xCOUNT]``:
 - ``holdsave@4``  the save at step 4 waits, inside its tmp dir, until the process gets a
   stop signal (``holdsave@4x2``: two), so a test lands signals during a save; it writes
   ``holdsave: waiting`` to stderr once it listens (main thread only)
+- ``slowsave@4x6`` the save at step 4 takes 6 s longer (only rank 0 writes, so under torchrun
+  the other ranks wait that long in their next collective: ``train.dist_timeout_s``)
 
 Steps are 0-based optimizer steps (the step being computed). Without the variable
 nothing is injected and the checks cost a dictionary lookup per step.
@@ -31,7 +33,7 @@ import torch
 
 from tui_trainer.errors import ConfigError
 
-KINDS = ("oom", "save", "nan", "spike", "crash", "hang", "holdsave")
+KINDS = ("oom", "save", "nan", "spike", "crash", "hang", "holdsave", "slowsave")
 SPIKE_FACTOR = 50.0
 
 
@@ -83,6 +85,9 @@ class Faults:
         holds = self._left.pop(("holdsave", step), 0)
         if holds:
             _wait_for_signals(holds)
+        delay = self._left.pop(("slowsave", step), 0)
+        if delay:
+            time.sleep(delay)
         if self._take("save", step):
             raise OSError(errno.ENOSPC, f"No space left on device (injected at step {step})")
 

@@ -84,13 +84,16 @@ class TrainingRecipe(RecipeCheckpoints, RunEndings):
             raise ConfigError("data.datasets is empty; add at least one [[data.datasets]] table with name and path")
         plan = plan_precision(cfg, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         check_world(cfg, int(os.environ.get("WORLD_SIZE", "1")), torch.cuda.is_available())
+        # Before the process group exists: under it transformers' save_pretrained writes nothing on a
+        # rank other than 0, and a rank 1 that built the demo model (or a GGUF conversion) into the
+        # cache first installed a directory without weights.
+        model_path = resolve_model_path(cfg.model.name_or_path, gguf_file=cfg.model.gguf_file)
         # Without cpu=True accelerate ignores torchrun's WORLD_SIZE on a CPU box (no gloo group).
-        self.accelerator = acc = new_accelerator(plan.mixed_precision, cfg.train.distributed)
+        self.accelerator = acc = new_accelerator(plan.mixed_precision, cfg.train.distributed, cfg.train.dist_timeout_s)
         if not acc.is_main_process:
             self.events.mute()
         self.resume_target = resolve_resume(cfg, resume)
         seed_everything(cfg.run.seed)
-        model_path = resolve_model_path(cfg.model.name_or_path, gguf_file=cfg.model.gguf_file)
         task.setup(cfg, model_path)
         with acc.main_process_first():  # rank 0 fills the cache; the others then read it
             self.prepared = task.prepare(cfg, on_prepared=self._on_prepared)

@@ -4,7 +4,7 @@ Both create the run directory first, so the caller can print it and follow it
 (``runs.listing.EventFollower``, ``rundir.run_owner``) before the first step; the
 processes they start find it in ``TUI_TRAINER_RUN_DIR``. Nothing here speaks a protocol of
 its own: a detached run is ``tui-trainer train`` in a new session, a multi-process run is
-``python -m torch.distributed.run ... -m tui_trainer train``.
+``python -m torch.distributed.run ... -m tui_trainer train`` (through ``runs.torchrun_main``).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def train_argv(config: Path, *, resume: str | None, sets: Sequence[str], max_ste
 
 
 def torchrun_argv(dist: Distributed, train_args: Sequence[str], run_id: str) -> list[str]:
-    argv = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={dist.nproc}"]
+    argv = [sys.executable, "-m", "tui_trainer.runs.torchrun_main", f"--nproc-per-node={dist.nproc}"]
     if dist.single_node:
         argv += ["--nnodes=1", "--rdzv-backend=c10d", f"--rdzv-endpoint={dist.rdzv_endpoint or 'localhost:0'}"]
     else:

@@ -33,6 +33,7 @@ SAFE_KEYS = frozenset(
         "train.tf32",
         "train.gradient_checkpointing",
         "train.compile",
+        "train.dist_timeout_s",
         "model.attn_implementation",
         "model.trust_remote_code",
     }
