@@ -39,7 +39,8 @@ class SampleAnswer:
 
 
 DEFAULT_STEPS = 12
-"""Each step is 2 x 256 tokens through a 135M model: 10-20 s on 2 CPU cores, so the default run takes minutes."""
+"""Each step is 2 x 256 tokens through a 135M model: about 5 s on 2 CPU cores (12 steps in 58 s,
+2026-12-02), so the default run is a minute of training after the baseline eval."""
 
 
 def smollm2_demo_config(steps: int = DEFAULT_STEPS, output_dir: str = "runs") -> RunConfig:
