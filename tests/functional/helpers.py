@@ -110,3 +110,23 @@ def rendered_text(app, region) -> str:
     """The characters the terminal shows in ``region``, lines joined by spaces."""
     strips = app.screen._compositor.render_strips()
     return " ".join(strips[y].crop(region.x, region.x + region.width).text for y in range(region.y, region.y + region.height))
+
+
+def flows_app(tmp_path, **kwargs):
+    """The app on fake services in ``tmp_path`` (``runs=`` and ``engine=`` go to the services)."""
+    from tests.functional.fakes import make_services
+    from tui_trainer.ui.app import TrainerApp
+
+    runs = kwargs.pop("runs", None)
+    engine = kwargs.pop("engine", None)
+    return TrainerApp(services=make_services(tmp_path, engine, runs), output_dir=tmp_path / "runs", browse_root=tmp_path, **kwargs)
+
+
+async def type_into(pilot, selector: str, text: str) -> None:
+    """Set the Input's whole value at once: one Input.Changed, as after the last keystroke."""
+    from textual.widgets import Input
+
+    widget = pilot.app.screen.query_one(selector, Input)
+    widget.focus()
+    widget.value = text
+    await pilot.pause()

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Button, DataTable, Input, OptionList, Select, Static
 
 from tests.functional.fakes import FakeEngine, fake_runs, make_services
-from tests.functional.helpers import home_read, static_text, wait_until
+from tests.functional.helpers import flows_app as _app, type_into as _type, home_read, static_text, wait_until
 from tui_trainer.config.schema import RunConfig, config_from_dict
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.datasets import DatasetsScreen
@@ -18,19 +18,6 @@ from tui_trainer.ui.screens.modals import ErrorScreen, HelpScreen, SavePathScree
 from tui_trainer.ui.screens.monitor import MonitorScreen
 from tui_trainer.ui.screens.resume import ResumePicker
 from tui_trainer.ui.screens.wizard import WizardScreen
-
-
-def _app(tmp_path: Path, **kwargs) -> TrainerApp:
-    runs = kwargs.pop("runs", None)
-    engine = kwargs.pop("engine", None)
-    return TrainerApp(services=make_services(tmp_path, engine, runs), output_dir=tmp_path / "runs", browse_root=tmp_path, **kwargs)
-
-
-async def _type(pilot, selector: str, text: str) -> None:
-    widget = pilot.app.screen.query_one(selector, Input)
-    widget.focus()
-    widget.value = text  # one Input.Changed, as after the last keystroke
-    await pilot.pause()
 
 
 async def _demo_corpora_mix(pilot, strategy: str) -> DatasetsScreen:

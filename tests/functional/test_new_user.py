@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Button, DataTable, Input, Log, Select, Static
 
 from tests.functional.fakes import T0, FakeEngine, fake_runs, make_services, scripted_events, step_event
-from tests.functional.helpers import demo_corpora_mix, rendered_text, static_text, wait_training, wait_until
+from tests.functional.helpers import flows_app as _app, type_into as _type, demo_corpora_mix, rendered_text, static_text, wait_training, wait_until
 from tui_trainer.config.io import save_config
 from tui_trainer.config.schema import RunConfig, config_from_dict
 from tui_trainer.engine import events as ev
@@ -19,19 +19,6 @@ from tui_trainer.ui.screens.home import HomeScreen
 from tui_trainer.ui.screens.monitor import MonitorScreen
 from tui_trainer.ui.screens.resume import ResumePicker
 from tui_trainer.ui.screens.wizard import WizardScreen
-
-
-def _app(tmp_path: Path, **kwargs) -> TrainerApp:
-    runs = kwargs.pop("runs", None)
-    engine = kwargs.pop("engine", None)
-    return TrainerApp(services=make_services(tmp_path, engine, runs), output_dir=tmp_path / "runs", browse_root=tmp_path, **kwargs)
-
-
-async def _type(pilot, selector: str, text: str) -> None:
-    widget = pilot.app.screen.query_one(selector, Input)
-    widget.focus()
-    widget.value = text
-    await pilot.pause()
 
 
 async def _to_wizard(pilot, strategy: str = "weighted") -> WizardScreen:
