@@ -87,7 +87,8 @@ class StepMetrics(Event):
     grad_norm: float
     """Gradient norm before clipping."""
     tokens_per_s: float
-    """Training tokens per second over this step."""
+    """Work units per second over this step, as the task counts them (``Batch.work``: real tokens
+    for sequences, one per image or example); the name is the DESIGN §4.4 event key."""
     samples_per_dataset: dict[str, int]
     """Cumulative samples drawn from each dataset since step 0."""
     total_steps: int = 0
@@ -95,7 +96,7 @@ class StepMetrics(Event):
     epoch: float = 0.0
     """Fractional passes over the training data."""
     tokens_seen: int = 0
-    """Cumulative training tokens."""
+    """Cumulative work units, counted as ``tokens_per_s`` is."""
     gpu_utilization_pct: float | None = None
     """GPU utilization of this process's device, 0-100, on the steps where it was sampled
     (about once a second on CUDA; never without a GPU: then the key is left out of the line)."""
